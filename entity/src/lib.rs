@@ -1,0 +1,20 @@
+//! The store's tables as sea-orm entities, one module per table.
+//!
+//! Entities are plain rows; the rules that keep them consistent live in the
+//! server's `desk` module, never here.
+
+pub mod agent;
+pub mod api_token;
+pub mod attachment;
+pub mod contact;
+pub mod identity;
+pub mod message;
+pub mod order;
+pub mod order_item;
+pub mod organization;
+pub mod outbox;
+pub mod session;
+pub mod team;
+pub mod team_member;
+pub mod ticket;
+pub mod ticket_event;

@@ -1,0 +1,59 @@
+//! Channel adapters: wire formats in, wire formats out. Each turns what a provider sends
+//! into a desk [`Inbound`](crate::desk::Inbound) and delivers outgoing messages in the
+//! provider's format; none of them knows a helpdesk rule.
+
+pub mod api;
+
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use serde::Deserialize;
+
+use crate::desk::{Channel, DeliveryStatus, Desk, Direction, Error};
+use crate::outbox::{Handler, Job, JobError};
+
+/// The outbox handler for `deliver` rows: sends a queued reply on its ticket's channel.
+/// A message no longer queued was delivered already, so a repeated job does nothing.
+pub fn deliver_handler(desk: Desk) -> Handler {
+    Arc::new(move |job: Job| {
+        let desk = desk.clone();
+        async move { deliver(&desk, &job).await }.boxed()
+    })
+}
+
+#[derive(Deserialize)]
+struct DeliverPayload {
+    message_id: i64,
+}
+
+async fn deliver(desk: &Desk, job: &Job) -> Result<(), JobError> {
+    let payload: DeliverPayload = serde_json::from_value(job.payload.clone())
+        .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+    let message = match desk.message(payload.message_id).await {
+        Ok(m) => m,
+        Err(Error::NotFound { .. }) => return Err(JobError::Permanent(format!("message {} is gone", payload.message_id))),
+        Err(e) => return Err(JobError::Retry(e.to_string())),
+    };
+    if message.direction != Direction::Out.as_str() || message.delivery_status != DeliveryStatus::Queued.as_str() {
+        return Ok(());
+    }
+    let channel: Channel = message
+        .channel
+        .parse()
+        .map_err(|_| JobError::Permanent(format!("unknown channel {:?}", message.channel)))?;
+    let result = match channel {
+        Channel::Api => api::deliver(desk, &message).await,
+        other => Err(JobError::Retry(format!("no sender is configured for the {other} channel"))),
+    };
+    let gives_up = match &result {
+        Err(JobError::Permanent(reason)) => Some(reason),
+        Err(JobError::Retry(reason)) if job.attempts >= crate::outbox::MAX_ATTEMPTS => Some(reason),
+        _ => None,
+    };
+    if let Some(reason) = gives_up {
+        desk.set_delivery(message.id, DeliveryStatus::Failed, Some(reason.clone()))
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+    }
+    result
+}

@@ -1,0 +1,241 @@
+//! Settings from `SWITCHBOARD_*` environment variables or an optional TOML file, with
+//! defaults that run an embedded desk (SQLite under `./data`) and no other setup.
+//!
+//! The TOML file named by `SWITCHBOARD_CONFIG` may set the same settings under their
+//! lower-case names without the prefix (`bind = "0.0.0.0:8080"`); the environment wins.
+//! A wrong value stops start-up with an error naming the variable.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the server reads at start-up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub bind: SocketAddr,
+    pub database_url: String,
+    /// The origin browsers and providers use to reach the desk, e.g. `https://desk.example`.
+    pub public_url: url::Url,
+    /// How long after resolution a customer's message reopens the ticket instead of
+    /// opening a new, linked one.
+    pub reopen_window: Duration,
+    /// Region for phone numbers written without a country code (ISO 3166 alpha-2).
+    pub default_region: phonenumber::country::Id,
+    /// Idle lifetime of an agent's browser session.
+    pub session_idle: Duration,
+    /// The address of the admin created on the first start of an empty store.
+    pub admin_email: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Login attempts allowed per minute from one address and for one account.
+    pub login_per_minute: u32,
+    /// tracing filter, e.g. `info,switchboard=debug`.
+    pub log: String,
+}
+
+/// A setting that could not be read; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: String,
+    pub message: String,
+}
+
+/// Where each setting's raw text came from: the environment or the TOML file.
+struct Source {
+    values: BTreeMap<String, (String, String)>,
+}
+
+impl Source {
+    fn get(&self, key: &str) -> Option<(&str, &str)> {
+        self.values
+            .get(key)
+            .map(|(origin, v)| (origin.as_str(), v.as_str()))
+    }
+
+    fn parse<T>(
+        &self,
+        key: &str,
+        default: impl FnOnce() -> T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match self.get(key) {
+            None => Ok(default()),
+            Some((origin, raw)) => parse(raw.trim()).map_err(|message| ConfigError {
+                var: origin.to_owned(),
+                message: format!("{message} (got {raw:?})"),
+            }),
+        }
+    }
+}
+
+const KEYS: &[&str] = &[
+    "data_dir",
+    "bind",
+    "database_url",
+    "public_url",
+    "reopen_days",
+    "default_region",
+    "session_hours",
+    "admin_email",
+    "max_body_bytes",
+    "login_per_minute",
+    "log",
+];
+
+impl Config {
+    /// Reads the process environment (and the file it may name).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(std::env::vars())
+    }
+
+    /// Reads settings from the given variables; tests pass their own.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let env: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("SWITCHBOARD_"))
+            .collect();
+        let mut values = BTreeMap::new();
+        if let Some(path) = env.get("SWITCHBOARD_CONFIG") {
+            let err = |message: String| ConfigError {
+                var: "SWITCHBOARD_CONFIG".into(),
+                message,
+            };
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(format!("cannot read {path}: {e}")))?;
+            let table: toml::Table =
+                toml::from_str(&text).map_err(|e| err(format!("{path} is not valid TOML: {e}")))?;
+            for (key, value) in table {
+                if !KEYS.contains(&key.as_str()) {
+                    return Err(err(format!("{path}: unknown setting {key:?}")));
+                }
+                let raw = match value {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                values.insert(key.clone(), (format!("{path}: {key}"), raw));
+            }
+        }
+        for key in KEYS {
+            let var = format!("SWITCHBOARD_{}", key.to_uppercase());
+            if let Some(v) = env.get(&var) {
+                values.insert((*key).to_owned(), (var, v.clone()));
+            }
+        }
+        let src = Source { values };
+
+        let data_dir = src.parse("data_dir", || PathBuf::from("./data"), |s| {
+            if s.is_empty() {
+                Err("must not be empty".into())
+            } else {
+                Ok(PathBuf::from(s))
+            }
+        })?;
+        let bind = src.parse(
+            "bind",
+            || SocketAddr::from(([127, 0, 0, 1], 8080)),
+            |s| s.parse().map_err(|_| "expected an address like 127.0.0.1:8080".into()),
+        )?;
+        let database_url = src.parse(
+            "database_url",
+            || format!("sqlite://{}?mode=rwc", data_dir.join("switchboard.db").display()),
+            |s| {
+                if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
+                    Ok(s.to_owned())
+                } else {
+                    Err("expected sqlite://PATH or postgres://USER@HOST/DB".into())
+                }
+            },
+        )?;
+        let public_url = src.parse(
+            "public_url",
+            || url::Url::parse(&format!("http://{bind}")).expect("socket address is a valid URL"),
+            |s| {
+                let u = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+                if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+                    return Err("expected an http(s) URL such as https://desk.example".into());
+                }
+                if u.query().is_some() || u.fragment().is_some() {
+                    return Err("must not have a query or fragment".into());
+                }
+                Ok(u)
+            },
+        )?;
+        let reopen_days: u64 = src.parse("reopen_days", || 7, |s| {
+            s.parse::<u64>()
+                .ok()
+                .filter(|d| *d <= 3650)
+                .ok_or_else(|| "expected a number of days (0–3650)".into())
+        })?;
+        let default_region = src.parse(
+            "default_region",
+            || phonenumber::country::Id::DE,
+            |s| {
+                s.to_uppercase()
+                    .parse()
+                    .map_err(|_| "expected a two-letter country code such as DE or US".into())
+            },
+        )?;
+        let session_hours: u64 = src.parse("session_hours", || 12, |s| {
+            s.parse::<u64>()
+                .ok()
+                .filter(|h| (1..=24 * 90).contains(h))
+                .ok_or_else(|| "expected hours between 1 and 2160".into())
+        })?;
+        let admin_email = src.parse(
+            "admin_email",
+            || "admin@switchboard.localhost".to_owned(),
+            |s| crate::desk::identity::normalize_email(s).map_err(|e| e.to_string()),
+        )?;
+        let max_body_bytes = src.parse("max_body_bytes", || 10 << 20, |s| {
+            s.parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1024)
+                .ok_or_else(|| "expected a number of bytes ≥ 1024".into())
+        })?;
+        let login_per_minute = src.parse("login_per_minute", || 10, |s| {
+            s.parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| "expected a positive number".into())
+        })?;
+        let log = src.parse("log", || "info".to_owned(), |s| {
+            tracing_subscriber::EnvFilter::try_new(s)
+                .map(|_| s.to_owned())
+                .map_err(|e| format!("not a valid log filter: {e}"))
+        })?;
+
+        Ok(Config {
+            data_dir,
+            bind,
+            database_url,
+            public_url,
+            reopen_window: Duration::from_secs(reopen_days * 86_400),
+            default_region,
+            session_idle: Duration::from_secs(session_hours * 3600),
+            admin_email,
+            max_body_bytes,
+            login_per_minute,
+            log,
+        })
+    }
+
+    /// The public origin (`scheme://host[:port]`) that Origin headers must match.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    /// True when the desk is served over HTTPS, so cookies get the `Secure` flag.
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The console's address, printed for the first admin.
+    pub fn console_url(&self) -> String {
+        let mut u = self.public_url.clone();
+        u.set_path("/");
+        u.to_string()
+    }
+}

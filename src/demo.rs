@@ -1,0 +1,205 @@
+//! Demo data for trying the desk: a small shop's customers with organizations, orders
+//! with items, and tickets on several channels with replies, notes and history.
+//! Everything goes through the desk's own functions, and loading twice changes nothing.
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+
+use crate::desk::identity::{IdentityClaim, IdentityKind};
+use crate::desk::orders::{CustomerInput, ItemInput, OrderInput};
+use crate::desk::tickets::{Assignment, ReplyInput, TicketUpdate};
+use crate::desk::{Actor, Channel, Desk, Error, Inbound, Priority, Role, Status, TicketKind};
+
+struct Customer {
+    name: &'static str,
+    email: &'static str,
+    phone: &'static str,
+    company: Option<&'static str>,
+}
+
+const CUSTOMERS: &[Customer] = &[
+    Customer { name: "Anna Schneider", email: "anna.schneider@example.de", phone: "+49 30 901820", company: None },
+    Customer { name: "Jonas Weber", email: "j.weber@weber-bau.example", phone: "+49 89 4521337", company: Some("Weber Bau GmbH") },
+    Customer { name: "Maria Rossi", email: "maria.rossi@example.it", phone: "+39 06 6982 1234", company: None },
+    Customer { name: "Tom Baker", email: "tom@bakery.example.co.uk", phone: "+44 20 7946 0958", company: Some("Baker & Sons") },
+    Customer { name: "Lena Hoffmann", email: "lena.hoffmann@example.at", phone: "+43 1 5321400", company: None },
+    Customer { name: "Petra Klein", email: "p.klein@weber-bau.example", phone: "+49 89 4521338", company: Some("Weber Bau GmbH") },
+];
+
+const PRODUCTS: &[(&str, &str, &str)] = &[
+    ("KB-240", "Espresso machine Barista 240", "349.00"),
+    ("GR-12", "Burr grinder Mahlwerk 12", "129.90"),
+    ("BN-1KG", "Coffee beans Hausmischung 1 kg", "18.50"),
+    ("FL-01", "Descaling liquid", "9.99"),
+    ("CUP-6", "Cappuccino cups, set of 6", "39.00"),
+    ("MK-2", "Milk frothing jug", "24.90"),
+];
+
+/// Loads the demo data and says what is there.
+pub async fn load(desk: &Desk) -> Result<String, Error> {
+    let now = Utc::now();
+
+    // Agents and a team, unless they exist.
+    let mut agent_ids = Vec::new();
+    for (email, name, role) in [
+        ("sam@switchboard.localhost", "Sam Support", Role::Agent),
+        ("lea@switchboard.localhost", "Lea Lead", Role::Lead),
+    ] {
+        let id = match desk
+            .create_agent(crate::desk::agents::NewAgent {
+                email: email.into(),
+                name: name.into(),
+                role,
+                password: Some("demo-password-123".into()),
+            })
+            .await
+        {
+            Ok((a, _)) => a.id,
+            Err(Error::Conflict { .. }) => desk
+                .list_agents()
+                .await?
+                .into_iter()
+                .find(|a| a.agent.email == email)
+                .map(|a| a.agent.id)
+                .unwrap_or_default(),
+            Err(e) => return Err(e),
+        };
+        agent_ids.push(id);
+    }
+    let team_id = match desk.create_team("First level").await {
+        Ok(t) => t.team.id,
+        Err(Error::Conflict { .. }) => desk.list_teams().await?.into_iter().find(|t| t.team.name == "First level").map(|t| t.team.id).unwrap_or_default(),
+        Err(e) => return Err(e),
+    };
+    for id in &agent_ids {
+        desk.set_team_member(team_id, *id, true).await?;
+    }
+
+    // Orders: a few per customer over the last year.
+    let mut orders = Vec::new();
+    for (c, customer) in CUSTOMERS.iter().enumerate() {
+        for n in 0..(2 + c % 3) {
+            let placed = now - Duration::days((40 * n + 7 * c + 3) as i64);
+            let lines: Vec<ItemInput> = (0..(1 + (c + n) % 3))
+                .map(|k| {
+                    let (sku, name, price) = PRODUCTS[(c + n + k) % PRODUCTS.len()];
+                    ItemInput { sku: Some(sku.into()), name: name.into(), quantity: (1 + k % 2) as i32, unit_price: json!(price) }
+                })
+                .collect();
+            let total_cents: i64 = lines
+                .iter()
+                .map(|l| crate::desk::orders::to_minor_units(&l.unit_price, "EUR").unwrap_or(0) * l.quantity as i64)
+                .sum();
+            orders.push(OrderInput {
+                source: "demo-shop".into(),
+                external_id: format!("demo-{c}-{n}"),
+                number: Some(format!("SB-{}", 10_400 + c * 10 + n)),
+                status: if n == 0 && c == 2 { "cancelled" } else if n == 0 { "processing" } else { "delivered" }.into(),
+                currency: "EUR".into(),
+                total: json!(format!("{}.{:02}", total_cents / 100, total_cents % 100)),
+                placed_at: placed,
+                updated_at: Some(placed),
+                customer: CustomerInput {
+                    email: Some(customer.email.into()),
+                    phone: Some(customer.phone.into()),
+                    id: Some(format!("cust-{c}")),
+                    name: Some(customer.name.into()),
+                    company: customer.company.map(str::to_owned),
+                },
+                items: lines,
+            });
+        }
+    }
+    let order_count = orders.len();
+    desk.upsert_orders(orders).await?;
+
+    // Conversations on several channels.
+    let conversations: &[(usize, Channel, IdentityKind, &str, &[&str])] = &[
+        (0, Channel::Email, IdentityKind::Email, "Espresso machine leaking", &[
+            "Hello, my Barista 240 from last month is leaking water under the drip tray. What can I do?",
+            "I tried descaling as you suggested, it still leaks. Can I send it in?",
+        ]),
+        (1, Channel::Whatsapp, IdentityKind::Phone, "", &[
+            "Hi, we ordered 6 cappuccino cup sets for the office, only 5 arrived.",
+        ]),
+        (2, Channel::Chat, IdentityKind::Visitor, "", &[
+            "Buongiorno! Do you ship the grinder to Italy?",
+            "And how long does it take?",
+        ]),
+        (3, Channel::Sms, IdentityKind::Phone, "", &[
+            "Order SB-10430 still not delivered, tracking hasn't moved for a week.",
+        ]),
+        (4, Channel::Telegram, IdentityKind::Telegram, "", &[
+            "Die Bohnen sind super, danke! Gibt es die Hausmischung auch entkoffeiniert?",
+        ]),
+        (5, Channel::Api, IdentityKind::Email, "Invoice address change", &[
+            "Please change the invoice address of our last order to Weber Bau GmbH, Lagerstraße 4.",
+        ]),
+    ];
+    let mut tickets = Vec::new();
+    for (i, (c, channel, kind, subject, texts)) in conversations.iter().enumerate() {
+        let customer = &CUSTOMERS[*c];
+        let value = match kind {
+            IdentityKind::Email => customer.email.to_owned(),
+            IdentityKind::Phone => customer.phone.to_owned(),
+            IdentityKind::Visitor => format!("demo-visitor-{c}"),
+            _ => format!("{}", 700_000 + c),
+        };
+        let claim = IdentityClaim::new(*kind, value);
+        let mut outcome = None;
+        for (k, text) in texts.iter().enumerate() {
+            let mut inbound = Inbound::text(*channel, format!("demo-{i}-{k}"), claim.clone(), *text);
+            inbound.name = Some(customer.name.into());
+            inbound.subject = (!subject.is_empty()).then(|| subject.to_string());
+            if let Some(o) = &outcome {
+                let o: &crate::desk::IngestOutcome = o;
+                inbound.thread = Some(crate::desk::ThreadRef::Ticket(o.ticket_number));
+            }
+            let o = desk.ingest(&inbound).await?;
+            // Identities of other kinds the customer is known by, so the panel shows them.
+            if *kind != IdentityKind::Email {
+                let _ = desk.add_identity(o.contact_id, &IdentityClaim::new(IdentityKind::Email, customer.email)).await;
+            }
+            outcome = Some(o);
+        }
+        if let Some(o) = outcome {
+            tickets.push(o);
+        }
+    }
+
+    // Work on some of them, once.
+    if let Some(first) = tickets.first() {
+        let detail = desk.ticket_detail(first.ticket_id).await?;
+        if !detail.messages.iter().any(|m| m.message.direction == "out") {
+            let sam = Actor::Agent(agent_ids[0]);
+            desk.assign(first.ticket_id, sam, &Assignment { agent_id: Some(Some(agent_ids[0])), team_id: Some(Some(team_id)) }).await?;
+            desk.note(first.ticket_id, sam, "Second leak report for this batch this week; asked the workshop.").await?;
+            desk.reply(first.ticket_id, sam, &ReplyInput {
+                text: "Sorry about that! Please send it in with the prepaid label we just emailed you; we repair it within 5 working days.".into(),
+                html: None,
+                status: Some(Status::Pending),
+            })
+            .await?;
+            desk.update_ticket(first.ticket_id, sam, &TicketUpdate { priority: Some(Priority::High), kind: Some(TicketKind::Problem), ..Default::default() }).await?;
+            if let Some(cups) = tickets.get(1) {
+                desk.update_ticket(cups.ticket_id, sam, &TicketUpdate { kind: Some(TicketKind::Complaint), ..Default::default() }).await?;
+            }
+            if let Some(praise) = tickets.get(4) {
+                desk.reply(praise.ticket_id, sam, &ReplyInput {
+                    text: "Danke! Eine entkoffeinierte Hausmischung kommt im Frühjahr.".into(),
+                    html: None,
+                    status: Some(Status::Resolved),
+                })
+                .await?;
+                desk.update_ticket(praise.ticket_id, sam, &TicketUpdate { kind: Some(TicketKind::Praise), ..Default::default() }).await?;
+            }
+        }
+    }
+
+    Ok(format!(
+        "demo data loaded: {} customers, {order_count} orders, {} tickets on {} channels; agents sam@ and lea@switchboard.localhost (password demo-password-123)",
+        CUSTOMERS.len(),
+        tickets.len(),
+        conversations.len()
+    ))
+}

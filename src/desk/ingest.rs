@@ -1,0 +1,511 @@
+//! `Desk::ingest`: the one way a customer message enters, whatever the channel.
+//!
+//! In one transaction it finds or creates the contact by identity, threads the message
+//! into a ticket (or opens one), appends the message, records the ticket's history and
+//! writes outbox rows. It is idempotent on `(channel, external_id)`: a replay returns
+//! what the first delivery stored and changes nothing (invariant 2).
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::identity::IdentityClaim;
+use super::{
+    Actor, Channel, DeliveryStatus, Desk, Direction, Error, Priority, Result, Status, TicketKind,
+    sanitize_html, stored,
+};
+use crate::outbox;
+use crate::store::{WriteTx, is_conflict, now};
+use entity::{attachment, contact, identity, message, ticket, ticket_event};
+
+/// Longest message text accepted, in bytes.
+pub const MAX_TEXT: usize = 256 * 1024;
+/// Longest external id accepted, in bytes.
+pub const MAX_EXTERNAL_ID: usize = 998;
+
+/// What a customer sent, in the desk's words, whatever the wire format was.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Inbound {
+    pub channel: Channel,
+    /// The channel's unique id for this message: Message-ID, wamid, Telegram update id,
+    /// MessageSid, the widget's client message id, a call id.
+    pub external_id: String,
+    /// Who sent it.
+    pub identity: IdentityClaim,
+    /// The sender's display name, if the channel tells it.
+    pub name: Option<String>,
+    /// The subject line, where the channel has one.
+    pub subject: Option<String>,
+    pub text: String,
+    /// HTML body as received; it is sanitized before it is stored.
+    pub html: Option<String>,
+    /// An explicit reference to the conversation this continues.
+    pub thread: Option<ThreadRef>,
+    /// When the channel says it was sent; defaults to now.
+    pub sent_at: Option<DateTime<Utc>>,
+    pub attachments: Vec<NewAttachment>,
+}
+
+impl Inbound {
+    /// A plain text message from `identity` on `channel`.
+    pub fn text(channel: Channel, external_id: impl Into<String>, identity: IdentityClaim, text: impl Into<String>) -> Inbound {
+        Inbound {
+            channel,
+            external_id: external_id.into(),
+            identity,
+            name: None,
+            subject: None,
+            text: text.into(),
+            html: None,
+            thread: None,
+            sent_at: None,
+            attachments: vec![],
+        }
+    }
+}
+
+/// A reference that ties a message to an earlier conversation.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum ThreadRef {
+    /// A ticket number; honoured only when that ticket belongs to the sender.
+    Ticket(i64),
+    /// External ids of earlier messages on the same channel (In-Reply-To, References,
+    /// a replied-to message id); the newest one we know wins.
+    Messages(Vec<String>),
+}
+
+/// Metadata of a file that came with a message; the channel stored the bytes.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct NewAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// Where an inbound message ended up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IngestOutcome {
+    pub ticket_id: i64,
+    pub ticket_number: i64,
+    pub message_id: i64,
+    pub contact_id: i64,
+    /// False when this was a replay of a message already stored.
+    pub created: bool,
+    /// True when the message opened a new ticket.
+    pub new_ticket: bool,
+}
+
+/// An inbound message after validation, ready for the transaction.
+struct Checked {
+    identity_value: String,
+    html: Option<String>,
+    name: Option<String>,
+}
+
+impl Desk {
+    /// Stores a customer message; see the module docs. Safe to call any number of times
+    /// with the same message, concurrently.
+    pub async fn ingest(&self, inbound: &Inbound) -> Result<IngestOutcome> {
+        let checked = self.check_inbound(inbound)?;
+        // A replay needs no writer's turn.
+        if let Some(found) = self.find_ingested(self.store.db(), inbound).await? {
+            return Ok(found);
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let tx = self.store.write().await?;
+            let result = self.ingest_in(&tx, inbound, &checked).await;
+            let result = match result {
+                Ok(outcome) => tx.commit().await.map(|()| outcome).map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(Error::Store(e)) if attempt < 8 && is_conflict(&e) => continue,
+                Ok(outcome) => {
+                    if outcome.created {
+                        self.committed();
+                    }
+                    return Ok(outcome);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn check_inbound(&self, inbound: &Inbound) -> Result<Checked> {
+        let external_id = inbound.external_id.trim();
+        if external_id.is_empty() {
+            return Err(Error::invalid("external_id", "must not be empty"));
+        }
+        if inbound.external_id.len() > MAX_EXTERNAL_ID {
+            return Err(Error::invalid("external_id", format!("longer than {MAX_EXTERNAL_ID} bytes")));
+        }
+        if inbound.text.len() > MAX_TEXT {
+            return Err(Error::invalid("text", format!("longer than {MAX_TEXT} bytes")));
+        }
+        if inbound.text.trim().is_empty() && inbound.attachments.is_empty() && inbound.html.is_none() {
+            return Err(Error::invalid("text", "must not be empty"));
+        }
+        if let Some(html) = &inbound.html
+            && html.len() > 4 * MAX_TEXT
+        {
+            return Err(Error::invalid("html", "too long"));
+        }
+        let identity_value = inbound
+            .identity
+            .normalized(self.rules.default_region)
+            .map_err(|e| match e {
+                Error::Invalid { message, .. } => Error::invalid("identity.value", message),
+                other => other,
+            })?;
+        let name = inbound
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.chars().take(200).collect());
+        if let Some(subject) = &inbound.subject {
+            check_len("subject", subject, 998)?;
+        }
+        for a in &inbound.attachments {
+            check_len("attachments.filename", &a.filename, 255)?;
+        }
+        Ok(Checked {
+            identity_value,
+            html: inbound.html.as_deref().map(sanitize_html),
+            name,
+        })
+    }
+
+    async fn find_ingested<C: ConnectionTrait>(&self, db: &C, inbound: &Inbound) -> Result<Option<IngestOutcome>> {
+        let Some(m) = message::Entity::find()
+            .filter(message::Column::Channel.eq(inbound.channel.as_str()))
+            .filter(message::Column::ExternalId.eq(inbound.external_id.as_str()))
+            .one(db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let t = ticket::Entity::find_by_id(m.ticket_id)
+            .one(db)
+            .await?
+            .ok_or_else(|| Error::not_found("ticket", m.ticket_id))?;
+        Ok(Some(IngestOutcome {
+            ticket_id: t.id,
+            ticket_number: t.number,
+            message_id: m.id,
+            contact_id: m.author_contact_id.unwrap_or(t.contact_id),
+            created: false,
+            new_ticket: false,
+        }))
+    }
+
+    async fn ingest_in(&self, tx: &WriteTx, inbound: &Inbound, checked: &Checked) -> Result<IngestOutcome> {
+        if let Some(found) = self.find_ingested(&**tx, inbound).await? {
+            return Ok(found);
+        }
+        let at = now();
+        let contact = self
+            .resolve_contact(tx, &inbound.identity, &checked.identity_value, checked.name.as_deref(), at)
+            .await?;
+        // Ingests for one contact go one after the other, so two messages can never both
+        // decide to open "the" new ticket.
+        self.store.lock_row(tx, "contact", contact.id).await?;
+
+        let (ticket, new_ticket, reopened) = match self.thread(tx, inbound, contact.id, at).await? {
+            Threading::Existing(t) => (t, false, false),
+            Threading::Reopen(t) => (t, false, true),
+            Threading::New { previous } => {
+                let t = self.open_ticket(tx, inbound, contact.id, previous, at).await?;
+                (t, true, false)
+            }
+        };
+
+        let m = message::ActiveModel {
+            ticket_id: Set(ticket.id),
+            direction: Set(Direction::In.as_str().into()),
+            channel: Set(inbound.channel.as_str().into()),
+            author_agent_id: Set(None),
+            author_contact_id: Set(Some(contact.id)),
+            text: Set(inbound.text.clone()),
+            html: Set(checked.html.clone()),
+            external_id: Set(Some(inbound.external_id.clone())),
+            delivery_status: Set(DeliveryStatus::Received.as_str().into()),
+            delivery_error: Set(None),
+            created_at: Set(inbound.sent_at.map(|t| t.min(at)).unwrap_or(at)),
+            ..Default::default()
+        }
+        .insert(&**tx)
+        .await?;
+        for a in &inbound.attachments {
+            attachment::ActiveModel {
+                message_id: Set(m.id),
+                filename: Set(a.filename.clone()),
+                content_type: Set(a.content_type.clone()),
+                size: Set(a.size),
+                sha256: Set(a.sha256.clone()),
+                created_at: Set(at),
+                ..Default::default()
+            }
+            .insert(&**tx)
+            .await?;
+        }
+
+        let status: Status = stored(&ticket.status)?;
+        let mut update = ticket::ActiveModel {
+            id: Set(ticket.id),
+            last_message_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        };
+        if reopened || status == Status::Pending {
+            update.status = Set(Status::Open.as_str().into());
+        }
+        if reopened {
+            update.resolved_at = Set(None);
+        }
+        update.update(&**tx).await?;
+
+        let actor = Actor::Contact(contact.id);
+        if reopened {
+            record(&**tx, ticket.id, actor, "reopened", json!({"from": status, "message_id": m.id}), at).await?;
+        }
+        let kind = if new_ticket { "created" } else { "message" };
+        record(
+            &**tx,
+            ticket.id,
+            actor,
+            kind,
+            json!({"message_id": m.id, "channel": inbound.channel}),
+            at,
+        )
+        .await?;
+        outbox::enqueue(&**tx, outbox::kind::INDEX, json!({"ticket_id": ticket.id})).await?;
+
+        Ok(IngestOutcome {
+            ticket_id: ticket.id,
+            ticket_number: ticket.number,
+            message_id: m.id,
+            contact_id: contact.id,
+            created: true,
+            new_ticket,
+        })
+    }
+
+    /// Finds the contact that owns this identity, or creates both.
+    pub(crate) async fn resolve_contact(
+        &self,
+        tx: &WriteTx,
+        claim: &IdentityClaim,
+        value: &str,
+        name: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<contact::Model> {
+        let found = identity::Entity::find()
+            .filter(identity::Column::Kind.eq(claim.kind.as_str()))
+            .filter(identity::Column::Value.eq(value))
+            .one(&**tx)
+            .await?;
+        if let Some(id) = found {
+            let c = contact::Entity::find_by_id(id.contact_id)
+                .one(&**tx)
+                .await?
+                .ok_or_else(|| Error::not_found("contact", id.contact_id))?;
+            if claim.verified && !id.verified {
+                identity::ActiveModel {
+                    id: Set(id.id),
+                    verified: Set(true),
+                    ..Default::default()
+                }
+                .update(&**tx)
+                .await?;
+            }
+            if c.name.is_none()
+                && let Some(name) = name
+            {
+                return Ok(contact::ActiveModel {
+                    id: Set(c.id),
+                    name: Set(Some(name.to_owned())),
+                    updated_at: Set(at),
+                    ..Default::default()
+                }
+                .update(&**tx)
+                .await?);
+            }
+            return Ok(c);
+        }
+        let c = contact::ActiveModel {
+            name: Set(name.map(str::to_owned)),
+            organization_id: Set(None),
+            tags: Set(json!([])),
+            notes: Set(None),
+            merged_into_id: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        }
+        .insert(&**tx)
+        .await?;
+        identity::ActiveModel {
+            contact_id: Set(c.id),
+            kind: Set(claim.kind.as_str().into()),
+            value: Set(value.to_owned()),
+            verified: Set(claim.verified),
+            created_at: Set(at),
+            ..Default::default()
+        }
+        .insert(&**tx)
+        .await?;
+        Ok(c)
+    }
+
+    /// Applies the threading rules: an explicit reference, else (on conversational
+    /// channels) the contact's active ticket on this channel, else a new ticket. A
+    /// resolved or closed match reopens within the reopen window; after it, the new
+    /// ticket links to the old one.
+    async fn thread(&self, tx: &WriteTx, inbound: &Inbound, contact_id: i64, at: DateTime<Utc>) -> Result<Threading> {
+        let db = &**tx;
+        let mut candidate = match &inbound.thread {
+            Some(ThreadRef::Ticket(number)) => ticket::Entity::find()
+                .filter(ticket::Column::Number.eq(*number))
+                .filter(ticket::Column::ContactId.eq(contact_id))
+                .one(db)
+                .await?,
+            Some(ThreadRef::Messages(ids)) if !ids.is_empty() => {
+                let ids: Vec<&str> = ids.iter().take(100).map(String::as_str).collect();
+                let referenced = message::Entity::find()
+                    .filter(message::Column::Channel.eq(inbound.channel.as_str()))
+                    .filter(message::Column::ExternalId.is_in(ids))
+                    .order_by_desc(message::Column::Id)
+                    .one(db)
+                    .await?;
+                match referenced {
+                    Some(m) => ticket::Entity::find_by_id(m.ticket_id).one(db).await?,
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        if candidate.is_none() && inbound.channel.threads_by_contact() {
+            let mine = ticket::Entity::find()
+                .filter(ticket::Column::ContactId.eq(contact_id))
+                .filter(ticket::Column::Channel.eq(inbound.channel.as_str()));
+            candidate = mine
+                .clone()
+                .filter(ticket::Column::Status.is_in(Status::ACTIVE.map(Status::as_str)))
+                .order_by_desc(ticket::Column::Id)
+                .one(db)
+                .await?;
+            if candidate.is_none() {
+                candidate = mine.order_by_desc(ticket::Column::Id).limit(1).one(db).await?;
+            }
+        }
+        let Some(t) = candidate else {
+            return Ok(Threading::New { previous: None });
+        };
+        if stored::<Status>(&t.status)?.is_active() {
+            return Ok(Threading::Existing(t));
+        }
+        let window = chrono::Duration::from_std(self.rules.reopen_window).unwrap_or(chrono::Duration::MAX);
+        let resolved_at = t.resolved_at.unwrap_or(t.updated_at);
+        if at - resolved_at <= window {
+            Ok(Threading::Reopen(t))
+        } else {
+            Ok(Threading::New { previous: Some(t.id) })
+        }
+    }
+
+    async fn open_ticket(
+        &self,
+        tx: &WriteTx,
+        inbound: &Inbound,
+        contact_id: i64,
+        previous: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<ticket::Model> {
+        let number = self.store.next_ticket_number(tx).await?;
+        let subject = inbound
+            .subject
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .unwrap_or_else(|| subject_from_text(&inbound.text));
+        Ok(ticket::ActiveModel {
+            number: Set(number),
+            subject: Set(subject),
+            status: Set(Status::New.as_str().into()),
+            priority: Set(Priority::Normal.as_str().into()),
+            kind: Set(TicketKind::Question.as_str().into()),
+            channel: Set(inbound.channel.as_str().into()),
+            contact_id: Set(contact_id),
+            assignee_id: Set(None),
+            team_id: Set(None),
+            previous_ticket_id: Set(previous),
+            first_response_at: Set(None),
+            resolved_at: Set(None),
+            last_message_at: Set(at),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        }
+        .insert(&**tx)
+        .await?)
+    }
+}
+
+enum Threading {
+    Existing(ticket::Model),
+    Reopen(ticket::Model),
+    New { previous: Option<i64> },
+}
+
+/// A subject for channels without one: the first line of the text, shortened.
+fn subject_from_text(text: &str) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let mut subject: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 {
+        subject.push('…');
+    }
+    if subject.is_empty() {
+        subject = "(no text)".into();
+    }
+    subject
+}
+
+fn check_len(field: &str, value: &str, max: usize) -> Result<()> {
+    if value.len() > max {
+        return Err(Error::invalid(field, format!("longer than {max} bytes")));
+    }
+    Ok(())
+}
+
+/// Appends one entry to a ticket's history.
+pub(crate) async fn record<C: ConnectionTrait>(
+    db: &C,
+    ticket_id: i64,
+    actor: Actor,
+    kind: &str,
+    data: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    ticket_event::ActiveModel {
+        ticket_id: Set(ticket_id),
+        actor_kind: Set(actor.kind().into()),
+        actor_id: Set(actor.id()),
+        kind: Set(kind.into()),
+        data: Set(data),
+        created_at: Set(at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}

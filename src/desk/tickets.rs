@@ -1,0 +1,416 @@
+//! What agents do with tickets — reply, note, assign, change status, priority, kind —
+//! and the queries behind the queue and the ticket view.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::ingest::record;
+use super::{
+    Actor, Channel, DeliveryStatus, Desk, Direction, Error, Priority, Result, Status, TicketKind,
+    check_text, sanitize_html, stored,
+};
+use crate::outbox;
+use crate::store::{WriteTx, now};
+use entity::{agent, attachment, message, team, ticket, ticket_event};
+
+/// Which tickets a queue shows. Empty fields do not filter.
+#[derive(Clone, Debug, Default)]
+pub struct TicketFilter {
+    pub status: Vec<Status>,
+    pub channel: Option<Channel>,
+    pub assignee: Option<Assignee>,
+    pub team_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub kind: Option<TicketKind>,
+}
+
+/// Assigned to whom: an agent, or nobody.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Assignee {
+    Agent(i64),
+    Nobody,
+}
+
+/// One page of a list; `next` is the cursor for the following page.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// A ticket with everything the ticket view shows.
+#[derive(Debug, Serialize)]
+pub struct TicketDetail {
+    pub ticket: ticket::Model,
+    pub messages: Vec<MessageView>,
+    pub events: Vec<ticket_event::Model>,
+}
+
+/// A message with its attachments.
+#[derive(Debug, Serialize)]
+pub struct MessageView {
+    #[serde(flatten)]
+    pub message: message::Model,
+    pub attachments: Vec<attachment::Model>,
+}
+
+/// An agent's reply: text, optional HTML, and optionally the status to set with it
+/// ("send and mark pending").
+#[derive(Clone, Debug, Deserialize)]
+pub struct ReplyInput {
+    pub text: String,
+    pub html: Option<String>,
+    pub status: Option<Status>,
+}
+
+/// Field changes on a ticket; absent fields stay as they are.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct TicketUpdate {
+    pub status: Option<Status>,
+    pub priority: Option<Priority>,
+    pub kind: Option<TicketKind>,
+    pub subject: Option<String>,
+}
+
+/// Who a ticket is assigned to; `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct Assignment {
+    pub agent_id: Option<Option<i64>>,
+    pub team_id: Option<Option<i64>>,
+}
+
+pub const MAX_PAGE: u64 = 200;
+
+impl Desk {
+    /// Tickets matching `filter`, newest first, after `cursor`.
+    pub async fn list_tickets(&self, filter: &TicketFilter, cursor: Option<&str>, limit: u64) -> Result<Page<ticket::Model>> {
+        let mut q = ticket::Entity::find();
+        if !filter.status.is_empty() {
+            q = q.filter(ticket::Column::Status.is_in(filter.status.iter().map(|s| s.as_str())));
+        }
+        if let Some(c) = filter.channel {
+            q = q.filter(ticket::Column::Channel.eq(c.as_str()));
+        }
+        match filter.assignee {
+            Some(Assignee::Agent(id)) => q = q.filter(ticket::Column::AssigneeId.eq(id)),
+            Some(Assignee::Nobody) => q = q.filter(ticket::Column::AssigneeId.is_null()),
+            None => {}
+        }
+        if let Some(t) = filter.team_id {
+            q = q.filter(ticket::Column::TeamId.eq(t));
+        }
+        if let Some(c) = filter.contact_id {
+            q = q.filter(ticket::Column::ContactId.eq(c));
+        }
+        if let Some(k) = filter.kind {
+            q = q.filter(ticket::Column::Kind.eq(k.as_str()));
+        }
+        if let Some(cursor) = cursor {
+            q = q.filter(ticket::Column::Id.lt(parse_cursor(cursor)?));
+        }
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut items = q
+            .order_by_desc(ticket::Column::Id)
+            .limit(limit + 1)
+            .all(self.store.db())
+            .await?;
+        let next = if items.len() as u64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|t| t.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    pub async fn ticket(&self, id: i64) -> Result<ticket::Model> {
+        ticket::Entity::find_by_id(id)
+            .one(self.store.db())
+            .await?
+            .ok_or_else(|| Error::not_found("ticket", id))
+    }
+
+    /// A ticket with its messages (oldest first, with attachments) and its history.
+    pub async fn ticket_detail(&self, id: i64) -> Result<TicketDetail> {
+        let db = self.store.db();
+        let ticket = self.ticket(id).await?;
+        let messages = message::Entity::find()
+            .filter(message::Column::TicketId.eq(id))
+            .order_by_asc(message::Column::Id)
+            .all(db)
+            .await?;
+        let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+        let mut attachments = if ids.is_empty() {
+            vec![]
+        } else {
+            attachment::Entity::find()
+                .filter(attachment::Column::MessageId.is_in(ids))
+                .order_by_asc(attachment::Column::Id)
+                .all(db)
+                .await?
+        };
+        let messages = messages
+            .into_iter()
+            .map(|m| {
+                let (mine, rest): (Vec<_>, Vec<_>) = attachments.drain(..).partition(|a| a.message_id == m.id);
+                attachments = rest;
+                MessageView { message: m, attachments: mine }
+            })
+            .collect();
+        let events = ticket_event::Entity::find()
+            .filter(ticket_event::Column::TicketId.eq(id))
+            .order_by_asc(ticket_event::Column::Id)
+            .all(db)
+            .await?;
+        Ok(TicketDetail { ticket, messages, events })
+    }
+
+    /// An agent's answer to the customer, queued for delivery on the ticket's channel.
+    pub async fn reply(&self, ticket_id: i64, actor: Actor, input: &ReplyInput) -> Result<message::Model> {
+        check_text("text", &input.text, super::ingest::MAX_TEXT)?;
+        let tx = self.store.write().await?;
+        let t = self.ticket_for_update(&tx, ticket_id).await?;
+        let at = now();
+        let m = message::ActiveModel {
+            ticket_id: Set(t.id),
+            direction: Set(Direction::Out.as_str().into()),
+            channel: Set(t.channel.clone()),
+            author_agent_id: Set(actor.agent_id()),
+            author_contact_id: Set(None),
+            text: Set(input.text.clone()),
+            html: Set(input.html.as_deref().map(sanitize_html)),
+            external_id: Set(None),
+            delivery_status: Set(DeliveryStatus::Queued.as_str().into()),
+            delivery_error: Set(None),
+            created_at: Set(at),
+            ..Default::default()
+        }
+        .insert(&*tx)
+        .await?;
+        let mut update = ticket::ActiveModel {
+            id: Set(t.id),
+            updated_at: Set(at),
+            last_message_at: Set(at),
+            ..Default::default()
+        };
+        if t.first_response_at.is_none() {
+            update.first_response_at = Set(Some(at));
+        }
+        update.update(&*tx).await?;
+        record(&*tx, t.id, actor, "reply", json!({"message_id": m.id}), at).await?;
+        let status = match input.status {
+            Some(s) => s,
+            None if stored::<Status>(&t.status)? == Status::New => Status::Open,
+            None => stored(&t.status)?,
+        };
+        self.set_status(&tx, &t, status, actor, at).await?;
+        outbox::enqueue(&*tx, outbox::kind::DELIVER, json!({"message_id": m.id})).await?;
+        outbox::enqueue(&*tx, outbox::kind::INDEX, json!({"ticket_id": t.id})).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(m)
+    }
+
+    /// An internal note: seen by agents, never sent to the customer.
+    pub async fn note(&self, ticket_id: i64, actor: Actor, text: &str) -> Result<message::Model> {
+        check_text("text", text, super::ingest::MAX_TEXT)?;
+        let tx = self.store.write().await?;
+        let t = self.ticket_for_update(&tx, ticket_id).await?;
+        let at = now();
+        let m = message::ActiveModel {
+            ticket_id: Set(t.id),
+            direction: Set(Direction::Note.as_str().into()),
+            channel: Set(t.channel.clone()),
+            author_agent_id: Set(actor.agent_id()),
+            author_contact_id: Set(None),
+            text: Set(text.to_owned()),
+            html: Set(None),
+            external_id: Set(None),
+            delivery_status: Set(DeliveryStatus::None.as_str().into()),
+            delivery_error: Set(None),
+            created_at: Set(at),
+            ..Default::default()
+        }
+        .insert(&*tx)
+        .await?;
+        ticket::ActiveModel {
+            id: Set(t.id),
+            updated_at: Set(at),
+            ..Default::default()
+        }
+        .update(&*tx)
+        .await?;
+        record(&*tx, t.id, actor, "note", json!({"message_id": m.id}), at).await?;
+        outbox::enqueue(&*tx, outbox::kind::INDEX, json!({"ticket_id": t.id})).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(m)
+    }
+
+    /// Assigns a ticket to an agent and/or a team (or clears either).
+    pub async fn assign(&self, ticket_id: i64, actor: Actor, to: &Assignment) -> Result<ticket::Model> {
+        let tx = self.store.write().await?;
+        let t = self.ticket_for_update(&tx, ticket_id).await?;
+        let at = now();
+        let mut update = ticket::ActiveModel {
+            id: Set(t.id),
+            updated_at: Set(at),
+            ..Default::default()
+        };
+        if let Some(agent_id) = to.agent_id
+            && agent_id != t.assignee_id
+        {
+            if let Some(id) = agent_id {
+                let a = agent::Entity::find_by_id(id)
+                    .one(&*tx)
+                    .await?
+                    .ok_or_else(|| Error::invalid("agent_id", format!("no agent {id}")))?;
+                if !a.active {
+                    return Err(Error::invalid("agent_id", format!("agent {id} is deactivated")));
+                }
+            }
+            update.assignee_id = Set(agent_id);
+            record(&*tx, t.id, actor, "assigned", json!({"field": "agent", "from": t.assignee_id, "to": agent_id}), at).await?;
+        }
+        if let Some(team_id) = to.team_id
+            && team_id != t.team_id
+        {
+            if let Some(id) = team_id
+                && team::Entity::find_by_id(id).one(&*tx).await?.is_none()
+            {
+                return Err(Error::invalid("team_id", format!("no team {id}")));
+            }
+            update.team_id = Set(team_id);
+            record(&*tx, t.id, actor, "assigned", json!({"field": "team", "from": t.team_id, "to": team_id}), at).await?;
+        }
+        let t = update.update(&*tx).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    /// Changes status, priority, kind or subject; each change is recorded.
+    pub async fn update_ticket(&self, ticket_id: i64, actor: Actor, change: &TicketUpdate) -> Result<ticket::Model> {
+        if let Some(subject) = &change.subject {
+            check_text("subject", subject, 998)?;
+        }
+        let tx = self.store.write().await?;
+        let t = self.ticket_for_update(&tx, ticket_id).await?;
+        let at = now();
+        if let Some(status) = change.status {
+            self.set_status(&tx, &t, status, actor, at).await?;
+        }
+        let mut update = ticket::ActiveModel {
+            id: Set(t.id),
+            updated_at: Set(at),
+            ..Default::default()
+        };
+        if let Some(p) = change.priority
+            && p.as_str() != t.priority
+        {
+            update.priority = Set(p.as_str().into());
+            record(&*tx, t.id, actor, "priority", json!({"from": t.priority, "to": p}), at).await?;
+        }
+        if let Some(k) = change.kind
+            && k.as_str() != t.kind
+        {
+            update.kind = Set(k.as_str().into());
+            record(&*tx, t.id, actor, "kind", json!({"from": t.kind, "to": k}), at).await?;
+        }
+        if let Some(s) = &change.subject {
+            let s = s.trim();
+            if s != t.subject {
+                update.subject = Set(s.to_owned());
+                record(&*tx, t.id, actor, "subject", json!({"from": t.subject, "to": s}), at).await?;
+            }
+        }
+        update.update(&*tx).await?;
+        outbox::enqueue(&*tx, outbox::kind::INDEX, json!({"ticket_id": t.id})).await?;
+        let t = ticket::Entity::find_by_id(t.id)
+            .one(&*tx)
+            .await?
+            .ok_or_else(|| Error::not_found("ticket", ticket_id))?;
+        tx.commit().await?;
+        self.committed();
+        Ok(t)
+    }
+
+    /// Moves a ticket to `status`, keeping `resolved_at` in step and recording the change.
+    async fn set_status(&self, tx: &WriteTx, t: &ticket::Model, status: Status, actor: Actor, at: DateTime<Utc>) -> Result<()> {
+        let from: Status = stored(&t.status)?;
+        if from == status {
+            return Ok(());
+        }
+        let mut update = ticket::ActiveModel {
+            id: Set(t.id),
+            status: Set(status.as_str().into()),
+            updated_at: Set(at),
+            ..Default::default()
+        };
+        if status.is_active() {
+            update.resolved_at = Set(None);
+        } else if from.is_active() {
+            update.resolved_at = Set(Some(at));
+        }
+        update.update(&**tx).await?;
+        record(&**tx, t.id, actor, "status", json!({"from": from, "to": status}), at).await
+    }
+
+    async fn ticket_for_update(&self, tx: &WriteTx, id: i64) -> Result<ticket::Model> {
+        self.store.lock_row(tx, "ticket", id).await?;
+        ticket::Entity::find_by_id(id)
+            .one(&**tx)
+            .await?
+            .ok_or_else(|| Error::not_found("ticket", id))
+    }
+
+    /// Marks an outgoing message sent or failed (called by the channel that delivered it).
+    pub async fn set_delivery(&self, message_id: i64, status: DeliveryStatus, error: Option<String>) -> Result<()> {
+        let tx = self.store.write().await?;
+        let found = message::Entity::find_by_id(message_id)
+            .one(&*tx)
+            .await?
+            .ok_or_else(|| Error::not_found("message", message_id))?;
+        message::ActiveModel {
+            id: Set(found.id),
+            delivery_status: Set(status.as_str().into()),
+            delivery_error: Set(error),
+            ..Default::default()
+        }
+        .update(&*tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A message by id.
+    pub async fn message(&self, id: i64) -> Result<message::Model> {
+        message::Entity::find_by_id(id)
+            .one(self.store.db())
+            .await?
+            .ok_or_else(|| Error::not_found("message", id))
+    }
+
+    /// The contact's tickets, newest first (the contact panel's "earlier tickets").
+    pub async fn contact_tickets(&self, contact_id: i64, limit: u64) -> Result<Vec<ticket::Model>> {
+        Ok(ticket::Entity::find()
+            .filter(Condition::all().add(ticket::Column::ContactId.eq(contact_id)))
+            .order_by_desc(ticket::Column::Id)
+            .limit(limit)
+            .all(self.store.db())
+            .await?)
+    }
+}
+
+/// Reads a list cursor: the id of the last item of the previous page.
+pub fn parse_cursor(cursor: &str) -> Result<i64> {
+    cursor
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| Error::invalid("cursor", "not a cursor from a previous page"))
+}

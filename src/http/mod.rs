@@ -1,0 +1,142 @@
+//! The HTTP surface: the JSON API under `/api/v1`, health checks, and the pages.
+//! Every route is authorized in its handler through [`auth::Principal`]; errors are
+//! problem documents ([`error::Problem`]).
+
+pub mod admin;
+pub mod auth;
+pub mod contacts;
+pub mod error;
+pub mod inbound;
+pub mod tickets;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::desk::Desk;
+use error::Problem;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub desk: Desk,
+    pub config: Arc<Config>,
+    pub login_limiter: auth::SharedLimiter,
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+
+/// The whole application's routes and middleware.
+pub fn router(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let api = Router::new()
+        .route("/session", post(auth::login).get(auth::current).delete(auth::logout))
+        .route("/tickets", get(tickets::list))
+        .route("/tickets/{id}", get(tickets::show).patch(tickets::update))
+        .route("/tickets/{id}/reply", post(tickets::reply))
+        .route("/tickets/{id}/note", post(tickets::note))
+        .route("/tickets/{id}/assign", post(tickets::assign))
+        .route("/contacts/lookup", get(contacts::lookup))
+        .route("/contacts/{id}", get(contacts::show).patch(contacts::update))
+        .route("/contacts/{id}/merge", post(contacts::merge))
+        .route("/contacts/{id}/identities", post(contacts::add_identity))
+        .route("/inbound", post(inbound::message))
+        .route("/orders", post(inbound::orders))
+        .route("/agents", get(admin::list_agents).post(admin::create_agent))
+        .route("/agents/{id}", get(admin::show_agent).patch(admin::update_agent))
+        .route("/teams", get(admin::list_teams).post(admin::create_team))
+        .route("/teams/{id}/members/{agent_id}", put(admin::add_member).delete(admin::remove_member))
+        .route("/tokens", get(admin::list_tokens).post(admin::create_token))
+        .route("/tokens/{id}", axum::routing::delete(admin::revoke_token))
+        .route("/outbox", get(admin::list_outbox))
+        .route("/outbox/{id}/retry", post(admin::retry_outbox))
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/", get(home))
+        .fallback(page_not_found)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(CatchPanicLayer::custom(|_| {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it was logged").into_response()
+        }))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn api_not_found() -> Problem {
+    Problem::not_found("no such API endpoint")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
+}
+
+async fn page_not_found() -> Response {
+    (StatusCode::NOT_FOUND, Html("<!doctype html><title>Not found</title><p>Not found.</p>")).into_response()
+}
+
+async fn home() -> Html<&'static str> {
+    Html(include_str!("../../web/index.html"))
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    store: &'static str,
+    outbox_pending: u64,
+    outbox_failed: u64,
+}
+
+/// Readiness: the store answers; the outbox backlog is reported.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let store = &state.desk.store;
+    let ping = tokio::time::timeout(Duration::from_secs(3), store.ping()).await;
+    if !matches!(ping, Ok(Ok(()))) {
+        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store does not answer").into_response();
+    }
+    match crate::outbox::counts(store).await {
+        Ok((pending, failed)) => axum::Json(Readiness {
+            store: "ok",
+            outbox_pending: pending,
+            outbox_failed: failed,
+        })
+        .into_response(),
+        Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store does not answer").into_response(),
+    }
+}

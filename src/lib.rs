@@ -1,0 +1,32 @@
+//! Switchboard: an omnichannel customer-service helpdesk.
+//!
+//! Customers write by email, chat, WhatsApp, Telegram or SMS, or they call; every
+//! contact becomes a ticket in one store, next to the customer's record and purchase
+//! history. `../shared/DESIGN.md` (in the planning repository) has the map; this is the
+//! code's.
+//!
+//! # Layout
+//!
+//! - [`config`] — settings from `SWITCHBOARD_*` variables or a TOML file, with defaults
+//!   that run an embedded desk.
+//! - [`store`] — connecting to SQLite or PostgreSQL, migrations, and the write-transaction
+//!   discipline both engines share.
+//! - [`desk`] — the rules: ingest of customer messages, tickets, contacts and identities,
+//!   orders, agents and credentials. Every way into the system ends in one desk function.
+//! - [`channels`] — wire formats: turning what a provider sends into an `Inbound`, and
+//!   delivering replies in the provider's format.
+//! - [`outbox`] — the durable queue of side effects, written with the change that causes
+//!   them and worked off after commit.
+//! - [`http`] — the JSON API under `/api/v1`, authentication and authorization, problem
+//!   responses, health checks.
+//! - [`app`] — wiring the server and the workers together, and stopping them in order.
+//! - [`demo`] — realistic demo data for trying the desk.
+
+pub mod app;
+pub mod channels;
+pub mod config;
+pub mod demo;
+pub mod desk;
+pub mod http;
+pub mod outbox;
+pub mod store;

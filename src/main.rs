@@ -1,0 +1,162 @@
+//! The `switchboard` command: serve the desk, migrate the store, manage agents and
+//! tokens, load demo data.
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use switchboard::app;
+use switchboard::config::Config;
+use switchboard::desk::agents::NewAgent;
+use switchboard::desk::{Desk, Role};
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Omnichannel customer-service helpdesk")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the desk (the default).
+    Serve,
+    /// Bring the store's schema up to date and exit.
+    Migrate,
+    /// Manage agents.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+    /// Manage API tokens for integrations.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Load realistic demo data: contacts, organizations, orders, tickets on several channels.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Add an agent. The password is read from standard input when it is piped in,
+    /// otherwise one is generated and printed once.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "agent", value_parser = parse_role)]
+        role: Role,
+    },
+    /// List agents.
+    List,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once and stored hashed.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "agent", value_parser = parse_role)]
+        role: Role,
+    },
+    /// List tokens (without their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: i64 },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse().map_err(|_| "expected agent, lead or admin".to_owned())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("switchboard: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("switchboard: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    if let Command::Serve = command {
+        return app::serve(config).await;
+    }
+    let store = app::open_store(&config).await?;
+    let desk = Desk::new(store.clone(), app::rules(&config));
+    match command {
+        Command::Serve => unreachable!("handled above"),
+        Command::Migrate => println!("the store is up to date"),
+        Command::Agent { command: AgentCommand::Add { email, name, role } } => {
+            let password = read_password()?;
+            let (agent, generated) = desk.create_agent(NewAgent { email, name, role, password }).await?;
+            println!("added {} <{}> as {} (id {})", agent.name, agent.email, agent.role, agent.id);
+            if let Some(p) = generated {
+                println!("password: {p}   (shown once)");
+            }
+        }
+        Command::Agent { command: AgentCommand::List } => {
+            for a in desk.list_agents().await? {
+                let state = if a.agent.active { "" } else { "  (deactivated)" };
+                println!("{:>5}  {:<6} {} <{}>{state}", a.agent.id, a.agent.role, a.agent.name, a.agent.email);
+            }
+        }
+        Command::Token { command: TokenCommand::Create { name, role } } => {
+            let (meta, token) = desk.create_token(&name, role).await?;
+            println!("token {} ({}, role {}):", meta.id, meta.name, meta.role);
+            println!("{token}");
+            println!("shown once; send it as `Authorization: Bearer <token>`");
+        }
+        Command::Token { command: TokenCommand::List } => {
+            for t in desk.list_tokens().await? {
+                let state = if t.revoked_at.is_some() { "  (revoked)" } else { "" };
+                println!("{:>5}  {:<6} {}…  {}{state}", t.id, t.role, t.prefix, t.name);
+            }
+        }
+        Command::Token { command: TokenCommand::Revoke { id } } => {
+            desk.revoke_token(id).await?;
+            println!("token {id} revoked");
+        }
+        Command::Demo => {
+            let summary = switchboard::demo::load(&desk).await?;
+            println!("{summary}");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// A password piped on standard input (first line), or None to generate one.
+fn read_password() -> anyhow::Result<Option<String>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(None);
+    }
+    let mut input = String::new();
+    stdin.lock().read_to_string(&mut input)?;
+    let line = input.lines().next().unwrap_or("").to_owned();
+    Ok((!line.is_empty()).then_some(line))
+}
