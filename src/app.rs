@@ -134,10 +134,10 @@ async fn maintenance(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// On the first start of an empty store: creates an admin and prints the one-time
+/// On the first start of a store without an admin: creates one and prints the one-time
 /// password and the console's address.
 pub async fn first_admin(desk: &Desk, config: &Config) -> anyhow::Result<()> {
-    if desk.agent_count().await? > 0 {
+    if desk.admin_count().await? > 0 {
         return Ok(());
     }
     let (agent, password) = desk

@@ -20,7 +20,7 @@ struct Customer {
 const CUSTOMERS: &[Customer] = &[
     Customer { name: "Anna Schneider", email: "anna.schneider@example.de", phone: "+49 30 901820", company: None },
     Customer { name: "Jonas Weber", email: "j.weber@weber-bau.example", phone: "+49 89 4521337", company: Some("Weber Bau GmbH") },
-    Customer { name: "Maria Rossi", email: "maria.rossi@example.it", phone: "+39 06 6982 1234", company: None },
+    Customer { name: "Maria Rossi", email: "maria.rossi@example.it", phone: "+39 347 123 4567", company: None },
     Customer { name: "Tom Baker", email: "tom@bakery.example.co.uk", phone: "+44 20 7946 0958", company: Some("Baker & Sons") },
     Customer { name: "Lena Hoffmann", email: "lena.hoffmann@example.at", phone: "+43 1 5321400", company: None },
     Customer { name: "Petra Klein", email: "p.klein@weber-bau.example", phone: "+49 89 4521338", company: Some("Weber Bau GmbH") },

@@ -191,8 +191,13 @@ impl Desk {
         Ok((a, generated))
     }
 
-    pub async fn agent_count(&self) -> Result<u64> {
-        Ok(agent::Entity::find().count(self.store.db()).await?)
+    /// Active admins; start-up creates the first one when there is none.
+    pub async fn admin_count(&self) -> Result<u64> {
+        Ok(agent::Entity::find()
+            .filter(agent::Column::Role.eq(Role::Admin.as_str()))
+            .filter(agent::Column::Active.eq(true))
+            .count(self.store.db())
+            .await?)
     }
 
     pub async fn agent(&self, id: i64) -> Result<AgentView> {

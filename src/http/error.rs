@@ -127,6 +127,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 
 /// Parses JSON, naming the field at fault.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    // Broken JSON is a 400 whatever its shape; only well-formed JSON of the wrong shape
+    // is a 422 naming the field.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}")));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

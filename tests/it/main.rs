@@ -1,1 +1,9 @@
+//! The integration tests: one binary, one module per area. Store and desk tests run on
+//! SQLite and, marked `#[ignore = "needs PostgreSQL"]`, on PostgreSQL (`.ci/run` runs
+//! them with `--include-ignored`).
 
+mod api;
+mod cli;
+mod desk;
+mod outbox;
+mod support;
