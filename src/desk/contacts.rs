@@ -10,19 +10,19 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::identity::{IdentityClaim, IdentityKind, normalize};
+use super::identity::{self, IdentityClaim, IdentityKind, normalize};
 use super::ingest::record;
 use super::orders::OrderView;
 use super::{Actor, Desk, Error, Result};
 use crate::store::{WriteTx, now};
-use entity::{contact, identity, message, order, organization, ticket};
+use entity::{contact, message, order, organization, ticket};
 
 /// Everything the contact panel shows.
 #[derive(Debug, Serialize)]
 pub struct ContactDetail {
     pub contact: contact::Model,
     pub organization: Option<organization::Model>,
-    pub identities: Vec<identity::Model>,
+    pub identities: Vec<entity::identity::Model>,
     pub value: CustomerValue,
     /// Newest first.
     pub orders: Vec<OrderView>,
@@ -91,9 +91,9 @@ impl Desk {
             Some(org) => organization::Entity::find_by_id(org).one(db).await?,
             None => None,
         };
-        let identities = identity::Entity::find()
-            .filter(identity::Column::ContactId.eq(id))
-            .order_by_asc(identity::Column::Id)
+        let identities = entity::identity::Entity::find()
+            .filter(entity::identity::Column::ContactId.eq(id))
+            .order_by_asc(entity::identity::Column::Id)
             .all(db)
             .await?;
         let orders = self.contact_orders(id, PANEL_ORDERS).await?;
@@ -138,10 +138,7 @@ impl Desk {
     /// The contact owning an identity, given in any format (`kind` email or phone …).
     pub async fn lookup_contact(&self, kind: IdentityKind, value: &str) -> Result<contact::Model> {
         let value = normalize(kind, value, self.rules.default_region)?;
-        let found = identity::Entity::find()
-            .filter(identity::Column::Kind.eq(kind.as_str()))
-            .filter(identity::Column::Value.eq(value.as_str()))
-            .one(self.store.db())
+        let found = identity::find(self.store.db(), kind, &value)
             .await?
             .ok_or_else(|| Error::not_found("contact with identity", format!("{kind}:{value}")))?;
         self.contact(found.contact_id).await
@@ -209,15 +206,11 @@ impl Desk {
 
     /// Attaches an identity to a contact. An identity that belongs to another contact is
     /// a conflict: the agent merges the two contacts instead.
-    pub async fn add_identity(&self, contact_id: i64, claim: &IdentityClaim) -> Result<identity::Model> {
+    pub async fn add_identity(&self, contact_id: i64, claim: &IdentityClaim) -> Result<entity::identity::Model> {
         let value = claim.normalized(self.rules.default_region)?;
         let tx = self.store.write().await?;
         let c = live_contact(&tx, contact_id).await?;
-        let existing = identity::Entity::find()
-            .filter(identity::Column::Kind.eq(claim.kind.as_str()))
-            .filter(identity::Column::Value.eq(value.as_str()))
-            .one(&*tx)
-            .await?;
+        let existing = identity::find(&*tx, claim.kind, &value).await?;
         let id = match existing {
             Some(i) if i.contact_id != c.id => {
                 return Err(Error::Conflict {
@@ -225,28 +218,9 @@ impl Desk {
                     message: format!("{}:{} belongs to contact {}; merge the contacts instead", claim.kind, value, i.contact_id),
                 });
             }
-            Some(i) if claim.verified && !i.verified => {
-                identity::ActiveModel {
-                    id: Set(i.id),
-                    verified: Set(true),
-                    ..Default::default()
-                }
-                .update(&*tx)
-                .await?
-            }
+            Some(i) if claim.verified => identity::mark_verified(&*tx, i).await?,
             Some(i) => i,
-            None => {
-                identity::ActiveModel {
-                    contact_id: Set(c.id),
-                    kind: Set(claim.kind.as_str().into()),
-                    value: Set(value),
-                    verified: Set(claim.verified),
-                    created_at: Set(now()),
-                    ..Default::default()
-                }
-                .insert(&*tx)
-                .await?
-            }
+            None => identity::insert(&*tx, c.id, claim.kind, &value, claim.verified, now()).await?,
         };
         tx.commit().await?;
         Ok(id)
@@ -271,9 +245,9 @@ impl Desk {
             other => other,
         })?;
 
-        identity::Entity::update_many()
-            .col_expr(identity::Column::ContactId, Expr::value(target.id))
-            .filter(identity::Column::ContactId.eq(source.id))
+        entity::identity::Entity::update_many()
+            .col_expr(entity::identity::Column::ContactId, Expr::value(target.id))
+            .filter(entity::identity::Column::ContactId.eq(source.id))
             .exec(&*tx)
             .await?;
         order::Entity::update_many()

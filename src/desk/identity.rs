@@ -5,8 +5,12 @@
 //! normalized before they are stored or looked up: emails lower-cased, phone numbers in
 //! E.164.
 
-use super::{Error, Result, words};
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
+
+use super::{Error, Result, words};
+use entity::identity;
 
 words! {
     /// The kind of an identity. WhatsApp and SMS senders are phone numbers, so a caller,
@@ -109,6 +113,50 @@ pub fn normalize(kind: IdentityKind, value: &str, region: phonenumber::country::
         IdentityKind::Phone => normalize_phone(value, region),
         other => normalize_opaque(other, value),
     }
+}
+
+/// The stored identity with this kind and (normalized) value.
+pub(crate) async fn find<C: ConnectionTrait>(db: &C, kind: IdentityKind, value: &str) -> Result<Option<identity::Model>> {
+    Ok(identity::Entity::find()
+        .filter(identity::Column::Kind.eq(kind.as_str()))
+        .filter(identity::Column::Value.eq(value))
+        .one(db)
+        .await?)
+}
+
+/// Stores a new identity of a contact; `value` must be normalized.
+pub(crate) async fn insert<C: ConnectionTrait>(
+    db: &C,
+    contact_id: i64,
+    kind: IdentityKind,
+    value: &str,
+    verified: bool,
+    at: DateTime<Utc>,
+) -> Result<identity::Model> {
+    Ok(identity::ActiveModel {
+        contact_id: Set(contact_id),
+        kind: Set(kind.as_str().into()),
+        value: Set(value.to_owned()),
+        verified: Set(verified),
+        created_at: Set(at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// Records that something we trust vouched for an identity.
+pub(crate) async fn mark_verified<C: ConnectionTrait>(db: &C, found: identity::Model) -> Result<identity::Model> {
+    if found.verified {
+        return Ok(found);
+    }
+    Ok(identity::ActiveModel {
+        id: Set(found.id),
+        verified: Set(true),
+        ..Default::default()
+    }
+    .update(db)
+    .await?)
 }
 
 #[cfg(test)]

@@ -13,14 +13,14 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::identity::IdentityClaim;
+use super::identity::{self, IdentityClaim};
 use super::{
     Actor, Channel, DeliveryStatus, Desk, Direction, Error, Priority, Result, Status, TicketKind,
     sanitize_html, stored,
 };
 use crate::outbox;
 use crate::store::{WriteTx, is_conflict, now};
-use entity::{attachment, contact, identity, message, ticket, ticket_event};
+use entity::{attachment, contact, message, ticket, ticket_event};
 
 /// Longest message text accepted, in bytes.
 pub const MAX_TEXT: usize = 256 * 1024;
@@ -308,24 +308,13 @@ impl Desk {
         name: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<contact::Model> {
-        let found = identity::Entity::find()
-            .filter(identity::Column::Kind.eq(claim.kind.as_str()))
-            .filter(identity::Column::Value.eq(value))
-            .one(&**tx)
-            .await?;
-        if let Some(id) = found {
+        if let Some(id) = identity::find(&**tx, claim.kind, value).await? {
             let c = contact::Entity::find_by_id(id.contact_id)
                 .one(&**tx)
                 .await?
                 .ok_or_else(|| Error::not_found("contact", id.contact_id))?;
-            if claim.verified && !id.verified {
-                identity::ActiveModel {
-                    id: Set(id.id),
-                    verified: Set(true),
-                    ..Default::default()
-                }
-                .update(&**tx)
-                .await?;
+            if claim.verified {
+                identity::mark_verified(&**tx, id).await?;
             }
             if c.name.is_none()
                 && let Some(name) = name
@@ -353,16 +342,7 @@ impl Desk {
         }
         .insert(&**tx)
         .await?;
-        identity::ActiveModel {
-            contact_id: Set(c.id),
-            kind: Set(claim.kind.as_str().into()),
-            value: Set(value.to_owned()),
-            verified: Set(claim.verified),
-            created_at: Set(at),
-            ..Default::default()
-        }
-        .insert(&**tx)
-        .await?;
+        identity::insert(&**tx, c.id, claim.kind, value, claim.verified, at).await?;
         Ok(c)
     }
 

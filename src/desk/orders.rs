@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
-use super::identity::{IdentityClaim, IdentityKind};
+use super::identity::{self, IdentityClaim, IdentityKind};
 use super::{Desk, Error, Result};
 use crate::store::{WriteTx, is_conflict, now};
-use entity::{contact, identity, order, order_item};
+use entity::{contact, order, order_item};
 
 /// Most orders accepted in one request.
 pub const MAX_BATCH: usize = 1000;
@@ -257,11 +257,7 @@ impl Desk {
     async fn order_contact(&self, tx: &WriteTx, o: &CheckedOrder, at: DateTime<Utc>) -> Result<i64> {
         let mut owners = Vec::new();
         for (claim, value) in o.identities.iter().zip(&o.normalized) {
-            let found = identity::Entity::find()
-                .filter(identity::Column::Kind.eq(claim.kind.as_str()))
-                .filter(identity::Column::Value.eq(value.as_str()))
-                .one(&**tx)
-                .await?;
+            let found = identity::find(&**tx, claim.kind, value).await?;
             owners.push(found.map(|i| i.contact_id));
         }
         let customer = &o.input.customer;
@@ -274,24 +270,8 @@ impl Desk {
             None => self.resolve_contact(tx, &o.identities[0], &o.normalized[0], name, at).await?,
         };
         for ((claim, value), owner) in o.identities.iter().zip(&o.normalized).zip(&owners) {
-            if owner.is_none()
-                && identity::Entity::find()
-                    .filter(identity::Column::Kind.eq(claim.kind.as_str()))
-                    .filter(identity::Column::Value.eq(value.as_str()))
-                    .one(&**tx)
-                    .await?
-                    .is_none()
-            {
-                identity::ActiveModel {
-                    contact_id: Set(contact.id),
-                    kind: Set(claim.kind.as_str().into()),
-                    value: Set(value.clone()),
-                    verified: Set(true),
-                    created_at: Set(at),
-                    ..Default::default()
-                }
-                .insert(&**tx)
-                .await?;
+            if owner.is_none() && identity::find(&**tx, claim.kind, value).await?.is_none() {
+                identity::insert(&**tx, contact.id, claim.kind, value, true, at).await?;
             }
         }
         let company = customer.company.as_deref().map(str::trim).filter(|c| !c.is_empty());

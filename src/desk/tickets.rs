@@ -176,22 +176,8 @@ impl Desk {
         let tx = self.store.write().await?;
         let t = self.ticket_for_update(&tx, ticket_id).await?;
         let at = now();
-        let m = message::ActiveModel {
-            ticket_id: Set(t.id),
-            direction: Set(Direction::Out.as_str().into()),
-            channel: Set(t.channel.clone()),
-            author_agent_id: Set(actor.agent_id()),
-            author_contact_id: Set(None),
-            text: Set(input.text.clone()),
-            html: Set(input.html.as_deref().map(sanitize_html)),
-            external_id: Set(None),
-            delivery_status: Set(DeliveryStatus::Queued.as_str().into()),
-            delivery_error: Set(None),
-            created_at: Set(at),
-            ..Default::default()
-        }
-        .insert(&*tx)
-        .await?;
+        let html = input.html.as_deref().map(sanitize_html);
+        let m = agent_message(&t, Direction::Out, actor, &input.text, html, at).insert(&*tx).await?;
         let mut update = ticket::ActiveModel {
             id: Set(t.id),
             updated_at: Set(at),
@@ -222,22 +208,7 @@ impl Desk {
         let tx = self.store.write().await?;
         let t = self.ticket_for_update(&tx, ticket_id).await?;
         let at = now();
-        let m = message::ActiveModel {
-            ticket_id: Set(t.id),
-            direction: Set(Direction::Note.as_str().into()),
-            channel: Set(t.channel.clone()),
-            author_agent_id: Set(actor.agent_id()),
-            author_contact_id: Set(None),
-            text: Set(text.to_owned()),
-            html: Set(None),
-            external_id: Set(None),
-            delivery_status: Set(DeliveryStatus::None.as_str().into()),
-            delivery_error: Set(None),
-            created_at: Set(at),
-            ..Default::default()
-        }
-        .insert(&*tx)
-        .await?;
+        let m = agent_message(&t, Direction::Note, actor, text, None, at).insert(&*tx).await?;
         ticket::ActiveModel {
             id: Set(t.id),
             updated_at: Set(at),
@@ -403,6 +374,26 @@ impl Desk {
             .limit(limit)
             .all(self.store.db())
             .await?)
+    }
+}
+
+/// A message an agent (or integration) writes on a ticket: a reply queued for delivery
+/// on the ticket's channel, or a note that never leaves the desk.
+fn agent_message(t: &ticket::Model, direction: Direction, actor: Actor, text: &str, html: Option<String>, at: DateTime<Utc>) -> message::ActiveModel {
+    let delivery = if direction == Direction::Out { DeliveryStatus::Queued } else { DeliveryStatus::None };
+    message::ActiveModel {
+        ticket_id: Set(t.id),
+        direction: Set(direction.as_str().into()),
+        channel: Set(t.channel.clone()),
+        author_agent_id: Set(actor.agent_id()),
+        author_contact_id: Set(None),
+        text: Set(text.to_owned()),
+        html: Set(html),
+        external_id: Set(None),
+        delivery_status: Set(delivery.as_str().into()),
+        delivery_error: Set(None),
+        created_at: Set(at),
+        ..Default::default()
     }
 }
 
