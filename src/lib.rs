@@ -15,6 +15,8 @@
 //!   orders, agents and credentials. Every way into the system ends in one desk function.
 //! - [`channels`] — wire formats: turning what a provider sends into an `Inbound`, and
 //!   delivering replies in the provider's format.
+//! - [`live`] — the live hub: events pushed to connected agents after commit, presence,
+//!   who views and types on a ticket; the agent WebSocket.
 //! - [`outbox`] — the durable queue of side effects, written with the change that causes
 //!   them and worked off after commit.
 //! - [`http`] — the JSON API under `/api/v1`, authentication and authorization, problem
@@ -28,5 +30,6 @@ pub mod config;
 pub mod demo;
 pub mod desk;
 pub mod http;
+pub mod live;
 pub mod outbox;
 pub mod store;

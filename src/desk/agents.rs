@@ -272,6 +272,9 @@ impl Desk {
                 .await?;
         }
         tx.commit().await?;
+        if ends_sessions {
+            self.hub.sessions_ended(id, None);
+        }
         self.agent(id).await
     }
 
@@ -369,10 +372,28 @@ impl Desk {
         }))
     }
 
+    /// True while a session exists, has not expired and its agent is active (checked by
+    /// long-lived connections, without extending the session).
+    pub async fn session_live(&self, session_id: i64) -> Result<bool> {
+        let db = self.store.db();
+        let Some(s) = session::Entity::find_by_id(session_id).one(db).await? else {
+            return Ok(false);
+        };
+        if s.expires_at <= now() {
+            return Ok(false);
+        }
+        Ok(agent::Entity::find_by_id(s.agent_id).one(db).await?.is_some_and(|a| a.active))
+    }
+
+    /// Signs a session out; its live connections close at once.
     pub async fn end_session(&self, session_id: i64) -> Result<()> {
         let tx = self.store.write().await?;
+        let found = session::Entity::find_by_id(session_id).one(&*tx).await?;
         session::Entity::delete_by_id(session_id).exec(&*tx).await?;
         tx.commit().await?;
+        if let Some(s) = found {
+            self.hub.sessions_ended(s.agent_id, Some(session_id));
+        }
         Ok(())
     }
 

@@ -315,6 +315,9 @@ impl Desk {
         .await?;
         tx.commit().await?;
         self.committed();
+        for ticket_id in moved {
+            self.announce(ticket_id, None).await;
+        }
         Ok(merged)
     }
 }

@@ -123,17 +123,18 @@ impl Desk {
             let tx = self.store.write().await?;
             let result = self.ingest_in(&tx, inbound, &checked).await;
             let result = match result {
-                Ok(outcome) => tx.commit().await.map(|()| outcome).map_err(Error::from),
+                Ok(stored) => tx.commit().await.map(|()| stored).map_err(Error::from),
                 Err(e) => Err(e),
             };
             match result {
                 Err(Error::Store(e)) if attempt < 8 && is_conflict(&e) => continue,
-                Ok(outcome) => {
-                    if outcome.created {
-                        self.committed();
-                    }
+                Ok((outcome, Some((ticket, message)))) => {
+                    self.committed();
+                    self.hub.ticket(&ticket, outcome.new_ticket);
+                    self.hub.message(&ticket, &message);
                     return Ok(outcome);
                 }
+                Ok((outcome, None)) => return Ok(outcome),
                 Err(e) => return Err(e),
             }
         }
@@ -207,9 +208,11 @@ impl Desk {
         }))
     }
 
-    async fn ingest_in(&self, tx: &WriteTx, inbound: &Inbound, checked: &Checked) -> Result<IngestOutcome> {
+    /// The transaction's work; besides the outcome it returns the ticket and message it
+    /// stored (none for a replay), to announce after commit.
+    async fn ingest_in(&self, tx: &WriteTx, inbound: &Inbound, checked: &Checked) -> Result<(IngestOutcome, Option<(ticket::Model, message::Model)>)> {
         if let Some(found) = self.find_ingested(&**tx, inbound).await? {
-            return Ok(found);
+            return Ok((found, None));
         }
         let at = now();
         let contact = self
@@ -271,7 +274,7 @@ impl Desk {
         if reopened {
             update.resolved_at = Set(None);
         }
-        update.update(&**tx).await?;
+        let ticket = update.update(&**tx).await?;
 
         let actor = Actor::Contact(contact.id);
         if reopened {
@@ -289,14 +292,15 @@ impl Desk {
         .await?;
         outbox::enqueue(&**tx, outbox::kind::INDEX, json!({"ticket_id": ticket.id})).await?;
 
-        Ok(IngestOutcome {
+        let outcome = IngestOutcome {
             ticket_id: ticket.id,
             ticket_number: ticket.number,
             message_id: m.id,
             contact_id: contact.id,
             created: true,
             new_ticket,
-        })
+        };
+        Ok((outcome, Some((ticket, m))))
     }
 
     /// Finds the contact that owns this identity, or creates both.

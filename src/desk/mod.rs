@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
 
+use crate::live::Hub;
 use crate::store::Store;
 
 pub use identity::IdentityKind;
@@ -51,6 +52,8 @@ pub struct Desk {
     pub rules: Rules,
     /// Wakes the outbox workers after a commit that wrote outbox rows.
     pub outbox_kick: Arc<Notify>,
+    /// Tells connected agents about changes after they commit.
+    pub hub: Hub,
 }
 
 impl Desk {
@@ -59,6 +62,7 @@ impl Desk {
             store,
             rules,
             outbox_kick: Arc::new(Notify::new()),
+            hub: Hub::new(),
         }
     }
 

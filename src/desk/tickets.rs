@@ -86,6 +86,16 @@ pub struct Assignment {
 
 pub const MAX_PAGE: u64 = 200;
 
+/// Active tickets per queue view, for the console's counters.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub open: u64,
+    pub unassigned: u64,
+    pub mine: u64,
+    pub my_teams: u64,
+    pub channels: std::collections::BTreeMap<String, u64>,
+}
+
 impl Desk {
     /// Tickets matching `filter`, newest first, after `cursor`.
     pub async fn list_tickets(&self, filter: &TicketFilter, cursor: Option<&str>, limit: u64) -> Result<Page<ticket::Model>> {
@@ -126,6 +136,34 @@ impl Desk {
             None
         };
         Ok(Page { items, next })
+    }
+
+    /// Counts of active tickets for an agent's queue views.
+    pub async fn queue_counts(&self, agent_id: Option<i64>, team_ids: &[i64]) -> Result<QueueCounts> {
+        use sea_orm::PaginatorTrait;
+        let db = self.store.db();
+        let active = || ticket::Entity::find().filter(ticket::Column::Status.is_in(Status::ACTIVE.map(Status::as_str)));
+        let mut counts = QueueCounts {
+            open: active().count(db).await?,
+            unassigned: active().filter(ticket::Column::AssigneeId.is_null()).count(db).await?,
+            ..Default::default()
+        };
+        if let Some(me) = agent_id {
+            counts.mine = active().filter(ticket::Column::AssigneeId.eq(me)).count(db).await?;
+        }
+        if !team_ids.is_empty() {
+            counts.my_teams = active().filter(ticket::Column::TeamId.is_in(team_ids.iter().copied())).count(db).await?;
+        }
+        let by_channel: Vec<(String, i64)> = active()
+            .select_only()
+            .column(ticket::Column::Channel)
+            .column_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "n")
+            .group_by(ticket::Column::Channel)
+            .into_tuple()
+            .all(db)
+            .await?;
+        counts.channels = by_channel.into_iter().map(|(c, n)| (c, n as u64)).collect();
+        Ok(counts)
     }
 
     pub async fn ticket(&self, id: i64) -> Result<ticket::Model> {
@@ -199,6 +237,7 @@ impl Desk {
         outbox::enqueue(&*tx, outbox::kind::INDEX, json!({"ticket_id": t.id})).await?;
         tx.commit().await?;
         self.committed();
+        self.announce(t.id, Some(&m)).await;
         Ok(m)
     }
 
@@ -220,6 +259,7 @@ impl Desk {
         outbox::enqueue(&*tx, outbox::kind::INDEX, json!({"ticket_id": t.id})).await?;
         tx.commit().await?;
         self.committed();
+        self.announce(t.id, Some(&m)).await;
         Ok(m)
     }
 
@@ -261,6 +301,7 @@ impl Desk {
         }
         let t = update.update(&*tx).await?;
         tx.commit().await?;
+        self.hub.ticket(&t, false);
         Ok(t)
     }
 
@@ -307,6 +348,7 @@ impl Desk {
             .ok_or_else(|| Error::not_found("ticket", ticket_id))?;
         tx.commit().await?;
         self.committed();
+        self.hub.ticket(&t, false);
         Ok(t)
     }
 
@@ -346,7 +388,7 @@ impl Desk {
             .one(&*tx)
             .await?
             .ok_or_else(|| Error::not_found("message", message_id))?;
-        message::ActiveModel {
+        let m = message::ActiveModel {
             id: Set(found.id),
             delivery_status: Set(status.as_str().into()),
             delivery_error: Set(error),
@@ -355,7 +397,24 @@ impl Desk {
         .update(&*tx)
         .await?;
         tx.commit().await?;
+        self.hub.message_updated(&m);
         Ok(())
+    }
+
+    /// Tells connected agents about a committed change to a ticket and, if given, the
+    /// message that changed it. A failed read only costs the notification: clients
+    /// re-sync from the API.
+    pub(crate) async fn announce(&self, ticket_id: i64, message: Option<&message::Model>) {
+        match ticket::Entity::find_by_id(ticket_id).one(self.store.db()).await {
+            Ok(Some(t)) => {
+                self.hub.ticket(&t, false);
+                if let Some(m) = message {
+                    self.hub.message(&t, m);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(ticket_id, "live notification skipped: {e}"),
+        }
     }
 
     /// A message by id.

@@ -3,6 +3,7 @@
 //! problem documents ([`error::Problem`]).
 
 pub mod admin;
+pub mod assets;
 pub mod auth;
 pub mod contacts;
 pub mod error;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/session", post(auth::login).get(auth::current).delete(auth::logout))
         .route("/tickets", get(tickets::list))
+        .route("/tickets/counts", get(tickets::counts))
         .route("/tickets/{id}", get(tickets::show).patch(tickets::update))
         .route("/tickets/{id}/reply", post(tickets::reply))
         .route("/tickets/{id}/note", post(tickets::note))
@@ -68,9 +70,11 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .nest("/api/v1", api)
+        .route("/ws/agent", get(crate::live::agent::socket))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/", get(home))
+        .route("/", get(assets::console))
+        .route("/console/{*file}", get(assets::console_file))
         .fallback(page_not_found)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(CompressionLayer::new())
@@ -105,10 +109,6 @@ async fn method_not_allowed() -> Problem {
 
 async fn page_not_found() -> Response {
     (StatusCode::NOT_FOUND, Html("<!doctype html><title>Not found</title><p>Not found.</p>")).into_response()
-}
-
-async fn home() -> Html<&'static str> {
-    Html(include_str!("../../web/index.html"))
 }
 
 /// Liveness: the process answers.

@@ -64,6 +64,16 @@ pub async fn list(State(state): State<AppState>, p: Principal, Query(q): Query<L
     Ok(axum::Json(page))
 }
 
+pub async fn counts(State(state): State<AppState>, p: Principal) -> ApiResult<axum::Json<crate::desk::tickets::QueueCounts>> {
+    p.require(Role::Agent)?;
+    let me = p.actor.agent_id();
+    let teams = match me {
+        Some(id) => state.desk.agent_team_ids(id).await?,
+        None => vec![],
+    };
+    Ok(axum::Json(state.desk.queue_counts(me, &teams).await?))
+}
+
 pub async fn show(State(state): State<AppState>, p: Principal, Id(id): Id) -> ApiResult<axum::Json<TicketDetail>> {
     p.require(Role::Agent)?;
     Ok(axum::Json(state.desk.ticket_detail(id).await?))

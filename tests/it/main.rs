@@ -5,5 +5,6 @@
 mod api;
 mod cli;
 mod desk;
+mod live;
 mod outbox;
 mod support;

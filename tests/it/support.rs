@@ -160,9 +160,22 @@ impl TestApp {
             .send()
             .await
             .unwrap();
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_default()
+            .to_owned();
         assert_eq!(res.status(), 200, "login of {email} failed: {}", res.text().await.unwrap());
         let body: Value = res.json().await.unwrap();
-        Browser { client, base: self.base.clone(), csrf: body["csrf_token"].as_str().unwrap().to_owned() }
+        Browser {
+            client,
+            base: self.base.clone(),
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+            cookie,
+            agent_id: body["agent"]["id"].as_i64().unwrap(),
+        }
     }
 
     /// An agent of `role` signed in.
@@ -190,6 +203,9 @@ pub struct Browser {
     pub client: reqwest::Client,
     pub base: String,
     pub csrf: String,
+    /// The session cookie as a `Cookie` header value (`sb_session=…`).
+    pub cookie: String,
+    pub agent_id: i64,
 }
 
 /// A response's status and JSON body (or null).

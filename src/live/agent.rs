@@ -1,0 +1,276 @@
+//! `/ws/agent`: the agent console's live connection.
+//!
+//! The handshake is authenticated by the agent's session cookie (never a token in the
+//! URL) and must come from the desk's own origin (cross-site WebSocket hijacking). The
+//! connection then carries the hub's events for the topics it subscribed to, and the
+//! agent's viewing and typing notices the other way. Frames are size-limited, client
+//! messages rate-limited, a heartbeat finds dead peers, the session is re-checked so a
+//! logout or deactivation ends the connection, and a connection that falls behind the
+//! hub is told to re-sync and closed.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{Event, Scope, Topic};
+use crate::desk::Role;
+use crate::http::AppState;
+use crate::http::auth::Principal;
+use crate::http::error::Problem;
+
+/// Largest message a client may send; the console's messages are tiny.
+pub const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+/// Ping interval; a peer silent for two intervals is gone.
+pub const HEARTBEAT: Duration = Duration::from_secs(25);
+/// Client messages allowed per second (bursts of up to this many).
+pub const CLIENT_RATE: u32 = 20;
+/// Topics one connection may hold.
+pub const MAX_TOPICS: usize = 64;
+/// A send that takes longer means the peer is not reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Close codes: the standard ones, and ours in the 4000 range.
+pub mod close {
+    pub const UNSUPPORTED: u16 = 1003;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    /// Fell behind the hub: re-read the API and reconnect.
+    pub const RESYNC: u16 = 4000;
+    /// The session ended (logout, expiry, deactivation).
+    pub const SESSION_ENDED: u16 = 4401;
+}
+
+/// What the console sends.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    Subscribe { topics: Vec<String> },
+    Unsubscribe { topics: Vec<String> },
+    Viewing { ticket_id: i64 },
+    Left { ticket_id: i64 },
+    Typing { ticket_id: i64 },
+}
+
+/// The upgrade handler.
+pub async fn socket(State(state): State<AppState>, p: Principal, headers: HeaderMap, ws: WebSocketUpgrade) -> Result<Response, Problem> {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if !origin.is_some_and(|o| o.eq_ignore_ascii_case(&state.config.public_origin())) {
+        return Err(Problem::forbidden("origin", "the live connection must come from the desk's own origin"));
+    }
+    let (Some(agent), Some(session_id)) = (p.agent.clone(), p.session_id) else {
+        return Err(Problem::forbidden("session", "the live connection needs a signed-in agent"));
+    };
+    let teams = state.desk.agent_team_ids(agent.id).await?;
+    let conn = Connection {
+        state,
+        agent_id: agent.id,
+        role: p.role,
+        session_id,
+        teams,
+        topics: BTreeSet::new(),
+        viewing: HashSet::new(),
+    };
+    Ok(ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| conn.run(socket)))
+}
+
+/// One agent's live connection.
+struct Connection {
+    state: AppState,
+    agent_id: i64,
+    role: Role,
+    session_id: i64,
+    teams: Vec<i64>,
+    topics: BTreeSet<Topic>,
+    viewing: HashSet<i64>,
+}
+
+/// Why the loop ended, and what to tell the peer.
+enum End {
+    Quiet,
+    Close(u16, &'static str),
+}
+
+impl Connection {
+    async fn run(mut self, socket: WebSocket) {
+        let hub = self.state.desk.hub.clone();
+        let mut events = hub.subscribe();
+        let (mut sink, mut stream) = socket.split();
+        hub.online(self.agent_id, true);
+
+        let hello = json!({"type": "hello", "agent_id": self.agent_id, "last_event_id": hub.last_id()}).to_string();
+        let mut end = if send(&mut sink, hello).await { None } else { Some(End::Quiet) };
+
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.tick().await;
+        let mut last_heard = Instant::now();
+        let mut budget = CLIENT_RATE as f64;
+        let mut refilled = Instant::now();
+
+        while end.is_none() {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Ok(envelope) => {
+                        if let Scope::SessionsEnded { agent_id, session_id } = envelope.scope {
+                            if agent_id == self.agent_id && session_id.is_none_or(|s| s == self.session_id) {
+                                let _ = send(&mut sink, envelope.json.clone()).await;
+                                end = Some(End::Close(close::SESSION_ENDED, "session ended"));
+                            }
+                        } else if envelope.scope.reaches(&self.topics) && !send(&mut sink, envelope.json.clone()).await {
+                            end = Some(End::Quiet);
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::info!(agent = self.agent_id, missed, "live connection fell behind; asking it to re-sync");
+                        let _ = send(&mut sink, json!({"type": "resync"}).to_string()).await;
+                        end = Some(End::Close(close::RESYNC, "re-sync"));
+                    }
+                    Err(RecvError::Closed) => end = Some(End::Quiet),
+                },
+                incoming = stream.next() => {
+                    last_heard = Instant::now();
+                    match incoming {
+                        Some(Ok(Message::Text(text))) => {
+                            // A token bucket: CLIENT_RATE per second, bursts of CLIENT_RATE.
+                            let now = Instant::now();
+                            budget = (budget + now.duration_since(refilled).as_secs_f64() * CLIENT_RATE as f64).min(CLIENT_RATE as f64);
+                            refilled = now;
+                            if budget < 1.0 {
+                                end = Some(End::Close(close::POLICY, "too many messages"));
+                            } else {
+                                budget -= 1.0;
+                                let replies = self.handle(&text).await;
+                                for reply in replies {
+                                    if !send(&mut sink, reply).await {
+                                        end = Some(End::Quiet);
+                                    }
+                                }
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => end = Some(End::Close(close::UNSUPPORTED, "text frames only")),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Close(_))) | None => end = Some(End::Quiet),
+                        Some(Err(e)) => {
+                            let too_big = e.to_string().to_lowercase().contains("too long") || e.to_string().to_lowercase().contains("too big");
+                            end = Some(if too_big { End::Close(close::TOO_BIG, "message too big") } else { End::Quiet });
+                        }
+                    }
+                },
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > HEARTBEAT * 2 {
+                        end = Some(End::Quiet);
+                    } else if !self.session_alive().await {
+                        end = Some(End::Close(close::SESSION_ENDED, "session ended"));
+                    } else if tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Ping(Default::default()))).await.map_or(true, |r| r.is_err()) {
+                        end = Some(End::Quiet);
+                    }
+                }
+            }
+        }
+
+        if let Some(End::Close(code, reason)) = end {
+            let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+            let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+        }
+        for ticket_id in self.viewing.drain() {
+            hub.viewing(ticket_id, self.agent_id, false);
+        }
+        hub.online(self.agent_id, false);
+    }
+
+    /// Applies one client message; returns what to send back.
+    async fn handle(&mut self, text: &str) -> Vec<String> {
+        let error = |detail: String| vec![json!({"type": "error", "detail": detail}).to_string()];
+        let message: ClientMessage = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => return error(format!("not a message this connection understands: {e}")),
+        };
+        let hub = &self.state.desk.hub;
+        match message {
+            ClientMessage::Subscribe { topics } => {
+                let mut replies = Vec::new();
+                for raw in topics {
+                    let topic = match raw.parse::<Topic>() {
+                        Ok(t) => t,
+                        Err(e) => return error(e),
+                    };
+                    if let Topic::Team(team) = topic
+                        && !self.role.covers(Role::Lead)
+                        && !self.teams.contains(&team)
+                    {
+                        // Membership may have changed since the connection opened.
+                        self.teams = self.state.desk.agent_team_ids(self.agent_id).await.unwrap_or_default();
+                        if !self.teams.contains(&team) {
+                            return error(format!("not a member of team {team}"));
+                        }
+                    }
+                    if self.topics.len() >= MAX_TOPICS && !self.topics.contains(&topic) {
+                        return error(format!("at most {MAX_TOPICS} topics"));
+                    }
+                    self.topics.insert(topic);
+                    match topic {
+                        Topic::Presence => replies.push(to_json(&Event::Presence { agents: hub.online_agents() })),
+                        Topic::Ticket(id) => replies.push(to_json(&hub.collision(id))),
+                        _ => {}
+                    }
+                }
+                replies
+            }
+            ClientMessage::Unsubscribe { topics } => {
+                for raw in topics {
+                    if let Ok(topic) = raw.parse::<Topic>() {
+                        self.topics.remove(&topic);
+                    }
+                }
+                vec![]
+            }
+            ClientMessage::Viewing { ticket_id } => {
+                if ticket_id > 0 && self.viewing.len() < MAX_TOPICS && self.viewing.insert(ticket_id) {
+                    hub.viewing(ticket_id, self.agent_id, true);
+                }
+                vec![]
+            }
+            ClientMessage::Left { ticket_id } => {
+                if self.viewing.remove(&ticket_id) {
+                    hub.viewing(ticket_id, self.agent_id, false);
+                }
+                vec![]
+            }
+            ClientMessage::Typing { ticket_id } => {
+                if self.viewing.contains(&ticket_id) {
+                    hub.typing(ticket_id, self.agent_id);
+                    vec![]
+                } else {
+                    error(format!("send viewing for ticket {ticket_id} before typing"))
+                }
+            }
+        }
+    }
+
+    /// The session is still live and its agent still active.
+    async fn session_alive(&self) -> bool {
+        self.state.desk.session_live(self.session_id).await.unwrap_or(true)
+    }
+}
+
+fn to_json(event: &Event) -> String {
+    serde_json::to_string(event).unwrap_or_default()
+}
+
+/// Sends a text frame; false when the peer is gone or not reading.
+async fn send<S>(sink: &mut S, text: impl Into<Utf8Bytes>) -> bool
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    matches!(tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await, Ok(Ok(())))
+}

@@ -1,0 +1,317 @@
+//! The live hub: notifications pushed to connected agents the moment a change commits.
+//!
+//! The hub is a notification, not a record (invariant 4): events go to whoever is
+//! connected now, through one bounded broadcast ring serialized once per event. A
+//! connection that falls behind the ring is told to re-sync and dropped, so a slow
+//! consumer never grows memory; clients re-read the API after every reconnect.
+//!
+//! Besides the store's changes the hub keeps who is online and who is viewing or typing
+//! on which ticket, for presence and collision detection.
+
+pub mod agent;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use entity::{message, ticket};
+
+/// Events kept for connections that are behind; a connection further behind re-syncs.
+pub const RING: usize = 1024;
+/// How long "typing" shows after the last keystroke notice.
+pub const TYPING_FOR: Duration = Duration::from_secs(6);
+
+/// A change agents should see.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    TicketCreated { ticket: ticket::Model },
+    TicketUpdated { ticket: ticket::Model },
+    MessageAdded { ticket_id: i64, message: message::Model },
+    /// A message's delivery status changed.
+    MessageUpdated { ticket_id: i64, message: message::Model },
+    /// The agents online now.
+    Presence { agents: Vec<i64> },
+    /// Who has a ticket open and who is typing a reply on it.
+    Viewing { ticket_id: i64, viewing: Vec<i64>, typing: Vec<i64> },
+    /// The connection's session ended (logout, deactivation); it closes.
+    SessionEnded,
+}
+
+/// Who may receive an event: everyone watching the queue, a team, one ticket, or presence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// A ticket's change: goes to `queue`, `team:{team}` and `ticket:{id}` subscribers.
+    Ticket { id: i64, team_id: Option<i64>, queue: bool },
+    Presence,
+    /// An agent's sessions ended: one (`Some`) or all of them (`None`). Not a topic:
+    /// the hub's connections act on it themselves.
+    SessionsEnded { agent_id: i64, session_id: Option<i64> },
+}
+
+/// An event as sent: its id, the scope it is for, and its JSON, serialized once and
+/// shared by every connection that sends it.
+#[derive(Debug)]
+pub struct Envelope {
+    pub id: u64,
+    pub scope: Scope,
+    pub json: Utf8Bytes,
+}
+
+/// A topic a connection may subscribe to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Topic {
+    Queue,
+    Presence,
+    Team(i64),
+    Ticket(i64),
+}
+
+impl std::str::FromStr for Topic {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Topic, String> {
+        let id = |rest: &str| rest.parse::<i64>().ok().filter(|id| *id > 0);
+        match s {
+            "queue" => Ok(Topic::Queue),
+            "presence" => Ok(Topic::Presence),
+            _ => match s.split_once(':') {
+                Some(("team", rest)) => id(rest).map(Topic::Team),
+                Some(("ticket", rest)) => id(rest).map(Topic::Ticket),
+                _ => None,
+            }
+            .ok_or_else(|| format!("unknown topic {s:?}")),
+        }
+    }
+}
+
+impl Scope {
+    /// True when a connection subscribed to `topics` should get this event.
+    pub fn reaches(&self, topics: &BTreeSet<Topic>) -> bool {
+        match *self {
+            Scope::Presence => topics.contains(&Topic::Presence),
+            Scope::SessionsEnded { .. } => false,
+            Scope::Ticket { id, team_id, queue } => {
+                topics.contains(&Topic::Ticket(id))
+                    || (queue && topics.contains(&Topic::Queue))
+                    || (queue && team_id.is_some_and(|t| topics.contains(&Topic::Team(t))))
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Collision {
+    viewing: HashMap<i64, usize>,
+    typing: HashMap<i64, Instant>,
+}
+
+#[derive(Default)]
+struct Rooms {
+    online: HashMap<i64, usize>,
+    tickets: HashMap<i64, Collision>,
+}
+
+/// The hub; cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    sender: broadcast::Sender<Arc<Envelope>>,
+    next_id: Arc<AtomicU64>,
+    rooms: Arc<Mutex<Rooms>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new()
+    }
+}
+
+impl Hub {
+    pub fn new() -> Hub {
+        let (sender, _) = broadcast::channel(RING);
+        Hub {
+            sender,
+            next_id: Arc::new(AtomicU64::new(1)),
+            rooms: Arc::new(Mutex::new(Rooms::default())),
+        }
+    }
+
+    /// Sends an event to the connections it concerns. Call only after the change
+    /// committed.
+    pub fn publish(&self, scope: Scope, event: &Event) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut value = match serde_json::to_value(event) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!("live event not serializable: {e}");
+                return;
+            }
+        };
+        value["id"] = id.into();
+        let json = Utf8Bytes::from(value.to_string());
+        // No receivers is fine: nobody is connected.
+        let _ = self.sender.send(Arc::new(Envelope { id, scope, json }));
+    }
+
+    /// The id the next event will have, for a client's "last seen".
+    pub fn last_id(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed).saturating_sub(1)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {
+        self.sender.subscribe()
+    }
+
+    /// A ticket was created or changed.
+    pub fn ticket(&self, ticket: &ticket::Model, created: bool) {
+        let scope = Scope::Ticket { id: ticket.id, team_id: ticket.team_id, queue: true };
+        let event = if created {
+            Event::TicketCreated { ticket: ticket.clone() }
+        } else {
+            Event::TicketUpdated { ticket: ticket.clone() }
+        };
+        self.publish(scope, &event);
+    }
+
+    /// A message was added to a ticket.
+    pub fn message(&self, ticket: &ticket::Model, message: &message::Model) {
+        let scope = Scope::Ticket { id: ticket.id, team_id: ticket.team_id, queue: true };
+        self.publish(scope, &Event::MessageAdded { ticket_id: ticket.id, message: message.clone() });
+    }
+
+    /// Closes the live connections of an agent's ended sessions.
+    pub fn sessions_ended(&self, agent_id: i64, session_id: Option<i64>) {
+        self.publish(Scope::SessionsEnded { agent_id, session_id }, &Event::SessionEnded);
+    }
+
+    /// A message's delivery status changed; only the ticket's viewers need it.
+    pub fn message_updated(&self, message: &message::Model) {
+        let scope = Scope::Ticket { id: message.ticket_id, team_id: None, queue: false };
+        self.publish(scope, &Event::MessageUpdated { ticket_id: message.ticket_id, message: message.clone() });
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, Rooms> {
+        self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// An agent connected (true) or one of their connections closed (false).
+    pub fn online(&self, agent_id: i64, connected: bool) {
+        let agents = {
+            let mut rooms = self.rooms();
+            let before = rooms.online.len();
+            let count = rooms.online.entry(agent_id).or_default();
+            if connected {
+                *count += 1;
+            } else {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    rooms.online.remove(&agent_id);
+                }
+            }
+            if rooms.online.len() == before && connected {
+                // Another tab of someone already online: nothing changed.
+                return;
+            }
+            let mut agents: Vec<i64> = rooms.online.keys().copied().collect();
+            agents.sort_unstable();
+            agents
+        };
+        self.publish(Scope::Presence, &Event::Presence { agents });
+    }
+
+    /// The agents online now.
+    pub fn online_agents(&self) -> Vec<i64> {
+        let mut agents: Vec<i64> = self.rooms().online.keys().copied().collect();
+        agents.sort_unstable();
+        agents
+    }
+
+    /// An agent opened (true) or left (false) a ticket.
+    pub fn viewing(&self, ticket_id: i64, agent_id: i64, open: bool) {
+        {
+            let mut rooms = self.rooms();
+            let room = rooms.tickets.entry(ticket_id).or_default();
+            let count = room.viewing.entry(agent_id).or_default();
+            if open {
+                *count += 1;
+            } else {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    room.viewing.remove(&agent_id);
+                    room.typing.remove(&agent_id);
+                }
+            }
+        }
+        self.publish_collision(ticket_id);
+    }
+
+    /// An agent is typing a reply; shown for [`TYPING_FOR`] unless repeated.
+    pub fn typing(&self, ticket_id: i64, agent_id: i64) {
+        let was_typing = {
+            let mut rooms = self.rooms();
+            let room = rooms.tickets.entry(ticket_id).or_default();
+            let until = Instant::now() + TYPING_FOR;
+            room.typing.insert(agent_id, until).is_some_and(|old| old > Instant::now())
+        };
+        if !was_typing {
+            self.publish_collision(ticket_id);
+        }
+        // Clear it when it runs out, unless renewed meanwhile.
+        let hub = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(TYPING_FOR + Duration::from_millis(50)).await;
+            let expired = {
+                let mut rooms = hub.rooms();
+                let Some(room) = rooms.tickets.get_mut(&ticket_id) else { return };
+                match room.typing.get(&agent_id) {
+                    Some(until) if *until <= Instant::now() => {
+                        room.typing.remove(&agent_id);
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            if expired {
+                hub.publish_collision(ticket_id);
+            }
+        });
+    }
+
+    fn publish_collision(&self, ticket_id: i64) {
+        let (viewing, typing) = {
+            let mut rooms = self.rooms();
+            let now = Instant::now();
+            let Some(room) = rooms.tickets.get_mut(&ticket_id) else { return };
+            let mut viewing: Vec<i64> = room.viewing.keys().copied().collect();
+            let mut typing: Vec<i64> = room.typing.iter().filter(|(_, until)| **until > now).map(|(a, _)| *a).collect();
+            viewing.sort_unstable();
+            typing.sort_unstable();
+            if room.viewing.is_empty() && typing.is_empty() {
+                rooms.tickets.remove(&ticket_id);
+            }
+            (viewing, typing)
+        };
+        let scope = Scope::Ticket { id: ticket_id, team_id: None, queue: false };
+        self.publish(scope, &Event::Viewing { ticket_id, viewing, typing });
+    }
+
+    /// Who views and types on a ticket now (sent to a connection that just subscribed).
+    pub fn collision(&self, ticket_id: i64) -> Event {
+        let rooms = self.rooms();
+        let now = Instant::now();
+        let (mut viewing, mut typing) = match rooms.tickets.get(&ticket_id) {
+            Some(room) => (
+                room.viewing.keys().copied().collect::<Vec<_>>(),
+                room.typing.iter().filter(|(_, until)| **until > now).map(|(a, _)| *a).collect::<Vec<_>>(),
+            ),
+            None => (vec![], vec![]),
+        };
+        viewing.sort_unstable();
+        typing.sort_unstable();
+        Event::Viewing { ticket_id, viewing, typing }
+    }
+}
