@@ -140,14 +140,26 @@ pub async fn first_admin(desk: &Desk, config: &Config) -> anyhow::Result<()> {
     if desk.admin_count().await? > 0 {
         return Ok(());
     }
-    let (agent, password) = desk
+    let created = desk
         .create_agent(NewAgent {
             email: config.admin_email.clone(),
             name: "Administrator".into(),
             role: Role::Admin,
             password: None,
         })
-        .await?;
+        .await;
+    let (agent, password) = match created {
+        Ok(created) => created,
+        Err(crate::desk::Error::Conflict { .. }) => {
+            // The address belongs to an agent who is no admin (any more): leave it be.
+            tracing::warn!(
+                "the store has no active admin; add one with `switchboard agent add --role admin` (SWITCHBOARD_ADMIN_EMAIL {} is taken)",
+                config.admin_email
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     println!();
     println!("  Switchboard is set up. Sign in as the first admin:");
     println!("    console:  {}", config.console_url());

@@ -39,8 +39,9 @@ const PRODUCTS: &[(&str, &str, &str)] = &[
 pub async fn load(desk: &Desk) -> Result<String, Error> {
     let now = Utc::now();
 
-    // Agents and a team, unless they exist.
+    // Agents and a team, unless they exist; their passwords are generated and shown once.
     let mut agent_ids = Vec::new();
+    let mut passwords = Vec::new();
     for (email, name, role) in [
         ("sam@switchboard.localhost", "Sam Support", Role::Agent),
         ("lea@switchboard.localhost", "Lea Lead", Role::Lead),
@@ -50,11 +51,14 @@ pub async fn load(desk: &Desk) -> Result<String, Error> {
                 email: email.into(),
                 name: name.into(),
                 role,
-                password: Some("demo-password-123".into()),
+                password: None,
             })
             .await
         {
-            Ok((a, _)) => a.id,
+            Ok((a, password)) => {
+                passwords.push(format!("{email} / {}", password.unwrap_or_default()));
+                a.id
+            }
             Err(Error::Conflict { .. }) => desk
                 .list_agents()
                 .await?
@@ -196,10 +200,17 @@ pub async fn load(desk: &Desk) -> Result<String, Error> {
         }
     }
 
-    Ok(format!(
-        "demo data loaded: {} customers, {order_count} orders, {} tickets on {} channels; agents sam@ and lea@switchboard.localhost (password demo-password-123)",
+    let mut summary = format!(
+        "demo data loaded: {} customers, {order_count} orders, {} tickets on {} channels",
         CUSTOMERS.len(),
         tickets.len(),
         conversations.len()
-    ))
+    );
+    if !passwords.is_empty() {
+        summary.push_str("\ndemo agents (passwords shown once):");
+        for p in passwords {
+            summary.push_str(&format!("\n  {p}"));
+        }
+    }
+    Ok(summary)
 }

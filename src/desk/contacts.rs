@@ -49,6 +49,7 @@ pub struct Money {
 
 /// An agent's edit of a contact; absent fields stay, `null` clears.
 #[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ContactUpdate {
     #[serde(default, deserialize_with = "some")]
     pub name: Option<Option<String>>,

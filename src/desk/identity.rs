@@ -77,6 +77,7 @@ fn normalize_opaque(kind: IdentityKind, raw: &str) -> Result<String> {
 
 /// An identity as a caller claims it, before normalization.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IdentityClaim {
     pub kind: IdentityKind,
     pub value: String,

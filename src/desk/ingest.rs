@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, Statement,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -113,28 +113,35 @@ impl Desk {
     /// with the same message, concurrently.
     pub async fn ingest(&self, inbound: &Inbound) -> Result<IngestOutcome> {
         let checked = self.check_inbound(inbound)?;
-        // A replay needs no writer's turn.
-        if let Some(found) = self.find_ingested(self.store.db(), inbound).await? {
-            return Ok(found);
-        }
         let mut attempt = 0;
         loop {
             attempt += 1;
             let tx = self.store.write().await?;
-            let result = self.ingest_in(&tx, inbound, &checked).await;
-            let result = match result {
+            let result = match self.ingest_in(&tx, inbound, &checked).await {
                 Ok(stored) => tx.commit().await.map(|()| stored).map_err(Error::from),
-                Err(e) => Err(e),
+                Err(e) => {
+                    drop(tx);
+                    Err(e)
+                }
             };
             match result {
-                Err(Error::Store(e)) if attempt < 8 && is_conflict(&e) => continue,
-                Ok((outcome, Some((ticket, message)))) => {
+                Ok((outcome, ticket, message)) => {
                     self.committed();
                     self.hub.ticket(&ticket, outcome.new_ticket);
                     self.hub.message(&ticket, &message);
                     return Ok(outcome);
                 }
-                Ok((outcome, None)) => return Ok(outcome),
+                // Lost a race: the message itself was stored meanwhile (a replay, or the
+                // same delivery running twice), or a contact or identity was created or
+                // merged under us. Whatever won is committed now.
+                Err(Error::Store(e)) if is_conflict(&e) || e == DbErr::Custom(RETRY.into()) => {
+                    if let Some(found) = self.find_ingested(self.store.db(), inbound).await? {
+                        return Ok(found);
+                    }
+                    if attempt >= 8 {
+                        return Err(Error::Store(e));
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -208,21 +215,17 @@ impl Desk {
         }))
     }
 
-    /// The transaction's work; besides the outcome it returns the ticket and message it
-    /// stored (none for a replay), to announce after commit.
-    async fn ingest_in(&self, tx: &WriteTx, inbound: &Inbound, checked: &Checked) -> Result<(IngestOutcome, Option<(ticket::Model, message::Model)>)> {
-        if let Some(found) = self.find_ingested(&**tx, inbound).await? {
-            return Ok((found, None));
-        }
+    /// The transaction's work, in as few round trips as the rules allow: a replay is not
+    /// looked for up front but found by the unique `(channel, external_id)` index when
+    /// the message is inserted. Returns the outcome and the ticket and message to
+    /// announce after commit.
+    async fn ingest_in(&self, tx: &WriteTx, inbound: &Inbound, checked: &Checked) -> Result<(IngestOutcome, ticket::Model, message::Model)> {
         let at = now();
         let contact = self
             .resolve_contact(tx, &inbound.identity, &checked.identity_value, checked.name.as_deref(), at)
             .await?;
-        // Ingests for one contact go one after the other, so two messages can never both
-        // decide to open "the" new ticket.
-        self.store.lock_row(tx, "contact", contact.id).await?;
 
-        let (ticket, new_ticket, reopened) = match self.thread(tx, inbound, contact.id, at).await? {
+        let (ticket, new_ticket, reopened) = match self.thread(tx, inbound, &contact, at).await? {
             Threading::Existing(t) => (t, false, false),
             Threading::Reopen(t) => (t, false, true),
             Threading::New { previous } => {
@@ -262,19 +265,24 @@ impl Desk {
         }
 
         let status: Status = stored(&ticket.status)?;
-        let mut update = ticket::ActiveModel {
-            id: Set(ticket.id),
-            last_message_at: Set(at),
-            updated_at: Set(at),
-            ..Default::default()
+        // A new ticket was written with this message's times already.
+        let ticket = if new_ticket {
+            ticket
+        } else {
+            let mut update = ticket::ActiveModel {
+                id: Set(ticket.id),
+                last_message_at: Set(at),
+                updated_at: Set(at),
+                ..Default::default()
+            };
+            if reopened || status == Status::Pending {
+                update.status = Set(Status::Open.as_str().into());
+            }
+            if reopened {
+                update.resolved_at = Set(None);
+            }
+            update.update(&**tx).await?
         };
-        if reopened || status == Status::Pending {
-            update.status = Set(Status::Open.as_str().into());
-        }
-        if reopened {
-            update.resolved_at = Set(None);
-        }
-        let ticket = update.update(&**tx).await?;
 
         let actor = Actor::Contact(contact.id);
         if reopened {
@@ -300,10 +308,12 @@ impl Desk {
             created: true,
             new_ticket,
         };
-        Ok((outcome, Some((ticket, m))))
+        Ok((outcome, ticket, m))
     }
 
-    /// Finds the contact that owns this identity, or creates both.
+    /// Finds the contact that owns this identity, or creates both. On PostgreSQL the
+    /// contact is locked in the same statement, so ingests for one contact go one after
+    /// the other and two messages can never both open "the" new ticket.
     pub(crate) async fn resolve_contact(
         &self,
         tx: &WriteTx,
@@ -311,28 +321,50 @@ impl Desk {
         value: &str,
         name: Option<&str>,
         at: DateTime<Utc>,
-    ) -> Result<contact::Model> {
-        if let Some(id) = identity::find(&**tx, claim.kind, value).await? {
-            let c = contact::Entity::find_by_id(id.contact_id)
-                .one(&**tx)
-                .await?
-                .ok_or_else(|| Error::not_found("contact", id.contact_id))?;
-            if claim.verified {
-                identity::mark_verified(&**tx, id).await?;
+    ) -> Result<Resolved> {
+        let backend = self.store.backend();
+        let pg = self.store.is_postgres();
+        let sql = format!(
+            "SELECT c.id AS id, c.name AS name, c.merged_into_id AS merged_into_id, i.id AS identity_id, i.verified AS verified \
+             FROM identity i JOIN contact c ON c.id = i.contact_id WHERE i.kind = {} AND i.value = {}{}",
+            if pg { "$1" } else { "?" },
+            if pg { "$2" } else { "?" },
+            if pg { " FOR UPDATE OF c" } else { "" },
+        );
+        let row = tx
+            .query_one_raw(Statement::from_sql_and_values(backend, sql, [claim.kind.as_str().into(), value.into()]))
+            .await?;
+        if let Some(row) = row {
+            let id: i64 = row.try_get("", "id")?;
+            let stored_name: Option<String> = row.try_get("", "name")?;
+            if row.try_get::<Option<i64>>("", "merged_into_id")?.is_some() {
+                // Merged away while we waited for the lock: look again.
+                return Err(Error::Store(DbErr::Custom(RETRY.into())));
             }
-            if c.name.is_none()
+            if claim.verified && !row.try_get::<bool>("", "verified")? {
+                entity::identity::ActiveModel {
+                    id: Set(row.try_get("", "identity_id")?),
+                    verified: Set(true),
+                    ..Default::default()
+                }
+                .update(&**tx)
+                .await?;
+            }
+            let mut resolved = Resolved { id, name: stored_name, new: false };
+            if resolved.name.is_none()
                 && let Some(name) = name
             {
-                return Ok(contact::ActiveModel {
-                    id: Set(c.id),
+                contact::ActiveModel {
+                    id: Set(id),
                     name: Set(Some(name.to_owned())),
                     updated_at: Set(at),
                     ..Default::default()
                 }
                 .update(&**tx)
-                .await?);
+                .await?;
+                resolved.name = Some(name.to_owned());
             }
-            return Ok(c);
+            return Ok(resolved);
         }
         let c = contact::ActiveModel {
             name: Set(name.map(str::to_owned)),
@@ -347,16 +379,19 @@ impl Desk {
         .insert(&**tx)
         .await?;
         identity::insert(&**tx, c.id, claim.kind, value, claim.verified, at).await?;
-        Ok(c)
+        Ok(Resolved { id: c.id, name: c.name, new: true })
     }
 
     /// Applies the threading rules: an explicit reference, else (on conversational
     /// channels) the contact's active ticket on this channel, else a new ticket. A
     /// resolved or closed match reopens within the reopen window; after it, the new
     /// ticket links to the old one.
-    async fn thread(&self, tx: &WriteTx, inbound: &Inbound, contact_id: i64, at: DateTime<Utc>) -> Result<Threading> {
+    async fn thread(&self, tx: &WriteTx, inbound: &Inbound, contact: &Resolved, at: DateTime<Utc>) -> Result<Threading> {
         let db = &**tx;
+        let contact_id = contact.id;
         let mut candidate = match &inbound.thread {
+            // A contact created just now owns no ticket yet.
+            Some(ThreadRef::Ticket(_)) if contact.new => None,
             Some(ThreadRef::Ticket(number)) => ticket::Entity::find()
                 .filter(ticket::Column::Number.eq(*number))
                 .filter(ticket::Column::ContactId.eq(contact_id))
@@ -377,7 +412,7 @@ impl Desk {
             }
             _ => None,
         };
-        if candidate.is_none() && inbound.channel.threads_by_contact() {
+        if candidate.is_none() && inbound.channel.threads_by_contact() && !contact.new {
             let mine = ticket::Entity::find()
                 .filter(ticket::Column::ContactId.eq(contact_id))
                 .filter(ticket::Column::Channel.eq(inbound.channel.as_str()));
@@ -444,6 +479,17 @@ impl Desk {
         .await?)
     }
 }
+
+/// The contact an inbound message belongs to.
+pub(crate) struct Resolved {
+    pub id: i64,
+    pub name: Option<String>,
+    /// Created by this transaction.
+    pub new: bool,
+}
+
+/// Marks a transaction that must start over because what it read changed under it.
+const RETRY: &str = "retry: the contact changed meanwhile";
 
 enum Threading {
     Existing(ticket::Model),

@@ -267,7 +267,13 @@ impl Desk {
                 .one(&**tx)
                 .await?
                 .ok_or_else(|| Error::not_found("contact", id))?,
-            None => self.resolve_contact(tx, &o.identities[0], &o.normalized[0], name, at).await?,
+            None => {
+                let resolved = self.resolve_contact(tx, &o.identities[0], &o.normalized[0], name, at).await?;
+                contact::Entity::find_by_id(resolved.id)
+                    .one(&**tx)
+                    .await?
+                    .ok_or_else(|| Error::not_found("contact", resolved.id))?
+            }
         };
         for ((claim, value), owner) in o.identities.iter().zip(&o.normalized).zip(&owners) {
             if owner.is_none() && identity::find(&**tx, claim.kind, value).await?.is_none() {

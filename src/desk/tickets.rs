@@ -62,6 +62,7 @@ pub struct MessageView {
 /// An agent's reply: text, optional HTML, and optionally the status to set with it
 /// ("send and mark pending").
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReplyInput {
     pub text: String,
     pub html: Option<String>,

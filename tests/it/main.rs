@@ -3,6 +3,8 @@
 //! them with `--include-ignored`).
 
 mod api;
+mod browser;
+mod console;
 mod cli;
 mod desk;
 mod live;

@@ -136,6 +136,14 @@ impl TestApp {
         TestApp { app: Some(app), base, desk, ts }
     }
 
+    /// A desk whose public URL is its own address, as a browser sees it.
+    pub async fn start_public(engine: Engine) -> TestApp {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr = format!("127.0.0.1:{port}");
+        let public = format!("http://{addr}");
+        TestApp::start_with(engine, &[("SWITCHBOARD_BIND", &addr), ("SWITCHBOARD_PUBLIC_URL", &public)]).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
