@@ -102,18 +102,31 @@ impl Store {
             let tx = self.db.begin().await?;
             return Ok(WriteTx { tx, _turn: None });
         }
-        let turn = self.write_lock.clone().lock_owned().await;
-        let tx = self
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
-        Ok(WriteTx {
-            tx,
-            _turn: Some(turn),
-        })
+        let turn = self.turn().await;
+        let mut tx = self.write_in_turn().await?;
+        tx._turn = Some(turn);
+        Ok(tx)
+    }
+
+    /// Waits for the writer's turn on SQLite (see the module docs); cancel-safe.
+    pub async fn turn(&self) -> OwnedMutexGuard<()> {
+        self.write_lock.clone().lock_owned().await
+    }
+
+    /// Starts a write transaction for a caller that already holds the [`turn`](Self::turn)
+    /// (or on PostgreSQL, where there is none).
+    pub async fn write_in_turn(&self) -> Result<WriteTx, DbErr> {
+        let tx = if self.is_postgres() {
+            self.db.begin().await?
+        } else {
+            self.db
+                .begin_with_options(TransactionOptions {
+                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                    ..Default::default()
+                })
+                .await?
+        };
+        Ok(WriteTx { tx, _turn: None })
     }
 
     /// The next human-facing ticket number, inside the caller's transaction.

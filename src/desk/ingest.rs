@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio::sync::oneshot;
 
 use super::identity::{self, IdentityClaim};
 use super::{
@@ -113,11 +114,69 @@ impl Desk {
     /// with the same message, concurrently.
     pub async fn ingest(&self, inbound: &Inbound) -> Result<IngestOutcome> {
         let checked = self.check_inbound(inbound)?;
+        if self.store.is_postgres() {
+            // PostgreSQL runs writers side by side and groups their commits itself.
+            return self.ingest_alone(inbound, &checked).await;
+        }
+        // SQLite has one writer: ingests queue up, and whoever gets the writer's turn
+        // commits everyone waiting in one transaction (group commit).
+        let (done, mut result) = oneshot::channel();
+        self.ingest_queue.push(Pending { inbound: inbound.clone(), checked, done });
+        loop {
+            tokio::select! {
+                biased;
+                outcome = &mut result => {
+                    return outcome.unwrap_or_else(|_| Err(Error::Store(DbErr::Custom("the ingest batch was dropped".into()))));
+                }
+                turn = self.store.turn() => {
+                    let batch = self.ingest_queue.take(MAX_BATCH);
+                    if !batch.is_empty() {
+                        self.ingest_batch(batch).await;
+                    }
+                    drop(turn);
+                }
+            }
+        }
+    }
+
+    /// Runs a batch in one transaction; if anything in it fails, each message runs
+    /// again on its own, so one bad apple costs only itself. The caller holds the turn.
+    async fn ingest_batch(&self, batch: Vec<Pending>) {
+        let together = async {
+            let tx = self.store.write_in_turn().await?;
+            let mut stored = Vec::with_capacity(batch.len());
+            for p in &batch {
+                stored.push(self.ingest_in(&tx, &p.inbound, &p.checked).await?);
+            }
+            tx.commit().await?;
+            Ok::<_, Error>(stored)
+        };
+        match together.await {
+            Ok(stored) => {
+                self.committed();
+                for (p, (outcome, ticket, message)) in batch.into_iter().zip(stored) {
+                    self.hub.ticket(&ticket, outcome.new_ticket);
+                    self.hub.message(&ticket, &message);
+                    let _ = p.done.send(Ok(outcome));
+                }
+            }
+            Err(_) => {
+                for p in batch {
+                    let outcome = self.ingest_alone(&p.inbound, &p.checked).await;
+                    let _ = p.done.send(outcome);
+                }
+            }
+        }
+    }
+
+    /// Ingests one message in a transaction of its own (on SQLite the caller holds the
+    /// turn), starting over when it lost a race.
+    async fn ingest_alone(&self, inbound: &Inbound, checked: &Checked) -> Result<IngestOutcome> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let tx = self.store.write().await?;
-            let result = match self.ingest_in(&tx, inbound, &checked).await {
+            let tx = self.store.write_in_turn().await?;
+            let result = match self.ingest_in(&tx, inbound, checked).await {
                 Ok(stored) => tx.commit().await.map(|()| stored).map_err(Error::from),
                 Err(e) => {
                     drop(tx);
@@ -477,6 +536,34 @@ impl Desk {
         }
         .insert(&**tx)
         .await?)
+    }
+}
+
+/// Most messages committed in one transaction on SQLite.
+const MAX_BATCH: usize = 64;
+
+/// An ingest waiting for the writer's turn.
+pub(crate) struct Pending {
+    inbound: Inbound,
+    checked: Checked,
+    done: oneshot::Sender<Result<IngestOutcome>>,
+}
+
+/// Ingests waiting for SQLite's one writer; see [`Desk::ingest`].
+#[derive(Default)]
+pub(crate) struct IngestQueue {
+    waiting: std::sync::Mutex<Vec<Pending>>,
+}
+
+impl IngestQueue {
+    fn push(&self, p: Pending) {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+    }
+
+    fn take(&self, max: usize) -> Vec<Pending> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let n = waiting.len().min(max);
+        waiting.drain(..n).collect()
     }
 }
 

@@ -54,6 +54,8 @@ pub struct Desk {
     pub outbox_kick: Arc<Notify>,
     /// Tells connected agents about changes after they commit.
     pub hub: Hub,
+    /// Ingests waiting for SQLite's writer (group commit).
+    ingest_queue: Arc<ingest::IngestQueue>,
 }
 
 impl Desk {
@@ -63,6 +65,7 @@ impl Desk {
             rules,
             outbox_kick: Arc::new(Notify::new()),
             hub: Hub::new(),
+            ingest_queue: Arc::default(),
         }
     }
 
