@@ -79,6 +79,10 @@ impl App {
         workers.push(tokio::spawn(maintenance(state.clone(), stopped.clone())));
 
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        // Small live events go out at once instead of waiting for more to send.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let mut server_stopped = stopped.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)

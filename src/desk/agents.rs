@@ -94,21 +94,59 @@ pub fn secret_hash(secret: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Hashes a password with argon2id (on a blocking thread: it is slow on purpose).
+/// Argon2 work runs on this many threads of its own. Each hash takes 19 MiB for a moment;
+/// a fixed pool bounds both that memory (the allocator keeps it per thread) and the CPU
+/// a burst of sign-ins can take, whatever the request rate.
+const HASHING_THREADS: usize = 2;
+
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// Runs `work` on the password-hashing threads.
+async fn on_hashing_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    static POOL: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<HashJob>>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::channel::<HashJob>();
+        let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
+        for i in 0..HASHING_THREADS {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new().name(format!("password-hash-{i}")).spawn(move || {
+                loop {
+                    let job = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start a password hashing thread: {e}");
+            }
+        }
+        std::sync::Mutex::new(sender)
+    });
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: HashJob = Box::new(move || {
+        let _ = done.send(work());
+    });
+    pool.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send(job)
+        .map_err(|_| Error::Store(sea_orm::DbErr::Custom("password hashing is not available".into())))?;
+    result
+        .await
+        .map_err(|_| Error::Store(sea_orm::DbErr::Custom("password hashing failed".into())))
+}
+
+/// Hashes a password with argon2id (slow on purpose, so off the async threads).
 pub async fn hash_password(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| Error::Store(sea_orm::DbErr::Custom(format!("password hashing failed: {e}"))))
-    })
-    .await
-    .map_err(|e| Error::Store(sea_orm::DbErr::Custom(format!("password hashing panicked: {e}"))))?
+    on_hashing_thread(move || Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()))
+        .await?
+        .map_err(|e| Error::Store(sea_orm::DbErr::Custom(format!("password hashing failed: {e}"))))
 }
 
 /// Checks a password against a stored hash (constant-time inside argon2).
 pub async fn verify_password(hash: String, password: String) -> bool {
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         PasswordHash::new(&hash)
             .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
             .unwrap_or(false)

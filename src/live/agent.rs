@@ -78,7 +78,11 @@ pub async fn socket(State(state): State<AppState>, p: Principal, headers: Header
         topics: BTreeSet::new(),
         viewing: HashSet::new(),
     };
+    // Small buffers: an idle console costs kilobytes, not the default 128 KiB (they grow
+    // for the rare large frame).
     Ok(ws
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| conn.run(socket)))
