@@ -129,13 +129,10 @@ impl Store {
         Ok(WriteTx { tx, _turn: None })
     }
 
-    /// The next human-facing ticket number, inside the caller's transaction.
+    /// The next human-facing ticket number on SQLite, inside the caller's transaction
+    /// (PostgreSQL numbers tickets by the column's default).
     pub async fn next_ticket_number(&self, tx: &WriteTx) -> Result<i64, DbErr> {
-        let sql = if self.is_postgres() {
-            "SELECT nextval('ticket_number_seq') AS n"
-        } else {
-            "SELECT COALESCE(MAX(number), 999) + 1 AS n FROM ticket"
-        };
+        let sql = "SELECT COALESCE(MAX(number), 999) + 1 AS n FROM ticket";
         let row = tx
             .query_one_raw(Statement::from_string(self.backend(), sql))
             .await?

@@ -341,22 +341,21 @@ impl MigrationTrait for Migration {
             m.create_index(index(table, cols, unique)).await?;
         }
 
-        // Ticket numbers: a sequence on PostgreSQL so concurrent ingests never wait on
-        // each other; SQLite has one writer and takes max(number) + 1.
+        // Ticket numbers: a sequence (the column's default) on PostgreSQL, so concurrent
+        // ingests never wait on each other; SQLite has one writer and takes max + 1.
         if m.get_database_backend() == DatabaseBackend::Postgres {
             m.get_connection()
-                .execute_unprepared("CREATE SEQUENCE ticket_number_seq START WITH 1000")
+                .execute_unprepared(
+                    "CREATE SEQUENCE ticket_number_seq START WITH 1000 OWNED BY ticket.number; \
+                     ALTER TABLE ticket ALTER COLUMN number SET DEFAULT nextval('ticket_number_seq')",
+                )
                 .await?;
         }
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() == DatabaseBackend::Postgres {
-            m.get_connection()
-                .execute_unprepared("DROP SEQUENCE IF EXISTS ticket_number_seq")
-                .await?;
-        }
+        // The ticket number sequence belongs to ticket.number and goes with the table.
         for name in [
             "api_token",
             "session",

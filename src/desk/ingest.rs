@@ -520,7 +520,12 @@ impl Desk {
         previous: Option<i64>,
         at: DateTime<Utc>,
     ) -> Result<ticket::Model> {
-        let number = self.store.next_ticket_number(tx).await?;
+        // PostgreSQL numbers the ticket by the column's default (a sequence).
+        let number = if self.store.is_postgres() {
+            sea_orm::ActiveValue::NotSet
+        } else {
+            Set(self.store.next_ticket_number(tx).await?)
+        };
         let subject = inbound
             .subject
             .as_deref()
@@ -529,7 +534,7 @@ impl Desk {
             .map(str::to_owned)
             .unwrap_or_else(|| subject_from_text(&inbound.text));
         Ok(ticket::ActiveModel {
-            number: Set(number),
+            number,
             subject: Set(subject),
             status: Set(Status::New.as_str().into()),
             priority: Set(Priority::Normal.as_str().into()),
