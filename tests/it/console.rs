@@ -72,6 +72,8 @@ async fn an_agent_works_a_ticket_live_with_the_customer_story_beside_it() {
     assert_eq!(status, 201);
     let ticket_id = out["ticket_id"].as_i64().unwrap();
     let row = wait_for(&sam, &format!("sb-queue .queue-item[data-ticket-id=\"{ticket_id}\"]")).await;
+    let (script, args) = contains("button[data-view=unassigned]", "1");
+    wait_until(&sam, "the unassigned count to update live", &script, args).await;
     screenshot(&sam, "queue").await;
 
     // Opening it shows the conversation and Anna's orders and earlier ticket.
