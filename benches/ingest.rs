@@ -18,6 +18,8 @@
 //! reference, the rest open new tickets. A second pass delivers every message again;
 //! replays must change nothing.
 
+mod common;
+use common::env_usize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,17 +34,6 @@ use switchboard::store::{Store, now};
 
 const CUSTOMERS: usize = 4_000;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| panic!("{name}: expected a positive number, got {v:?}")),
-        Err(_) => default,
-    }
-}
 
 /// What one engine achieved.
 struct Figures {
@@ -82,7 +73,7 @@ const FOLLOW_UPS: &[&str] = &[
 
 /// The messages of one run, in delivery order, deterministic for a given count.
 fn traffic(n: usize) -> Vec<Inbound> {
-    let mut rng = StdRng::seed_from_u64(0x5b0a_2d);
+    let mut rng = StdRng::seed_from_u64(0x005b_0a2d);
     let mut last_email: Vec<Option<String>> = vec![None; CUSTOMERS];
     let mut seen: Vec<[bool; 4]> = vec![[false; 4]; CUSTOMERS];
     let mut out = Vec::with_capacity(n);

@@ -25,6 +25,8 @@
 //! start, the sockets are opened in-process and the figure is labelled as server and
 //! client together (an upper bound for the server).
 
+mod common;
+use common::env_usize;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -56,17 +58,6 @@ const MARK: &str = "bench#";
 /// The child process that holds the idle client sockets.
 const CHILD_VAR: &str = "SWITCHBOARD_BENCH_LIVE_CHILD";
 
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| panic!("{name}: expected a positive number, got {v:?}")),
-        Err(_) => default,
-    }
-}
 
 fn main() {
     if std::env::var_os(CHILD_VAR).is_some() {

@@ -70,6 +70,9 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// One currency's orders: currency, count, total cents, first and last order.
+type CurrencyTotals = (String, i64, i64, DateTime<Utc>, DateTime<Utc>);
+
 /// Orders shown in the contact panel; the value covers all of them.
 const PANEL_ORDERS: u64 = 50;
 const PANEL_TICKETS: u64 = 50;
@@ -112,7 +115,7 @@ impl Desk {
 
     /// Order count, lifetime value per currency, first and last order: one aggregate query.
     pub async fn customer_value(&self, contact_id: i64) -> Result<CustomerValue> {
-        let rows: Vec<(String, i64, i64, DateTime<Utc>, DateTime<Utc>)> = order::Entity::find()
+        let rows: Vec<CurrencyTotals> = order::Entity::find()
             .select_only()
             .column(order::Column::Currency)
             .column_as(Expr::cust("COUNT(*)"), "n")

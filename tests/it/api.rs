@@ -46,8 +46,7 @@ fn endpoints() -> Vec<(&'static str, &'static str, Value)> {
 
 /// Endpoints only admins may use.
 fn admin_only(method: &str, path: &str) -> bool {
-    (path.starts_with("/api/v1/agents") && method != "GET")
-        || (path.starts_with("/api/v1/teams") && method != "GET")
+    ((path.starts_with("/api/v1/agents") || path.starts_with("/api/v1/teams")) && method != "GET")
         || path.starts_with("/api/v1/tokens")
         || path.starts_with("/api/v1/outbox")
 }

@@ -29,6 +29,8 @@ pub fn free_port() -> u16 {
 impl Driver {
     pub async fn start() -> Driver {
         let port = free_port();
+        // Killed and waited for in Drop.
+        #[allow(clippy::zombie_processes)]
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

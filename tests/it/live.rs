@@ -265,7 +265,8 @@ async fn logout_and_deactivation_close_live_connections() {
     let app = TestApp::start(Engine::Sqlite).await;
     let agent = app.signed_in(Role::Agent).await;
     let mut first = open(&app, &agent, &[]).await;
-    let other = app.login(&agent.client.get(app.url("/api/v1/session")).send().await.unwrap().json::<Value>().await.unwrap()["agent"]["email"].as_str().unwrap().to_owned()).await;
+    let me: Value = agent.client.get(app.url("/api/v1/session")).send().await.unwrap().json().await.unwrap();
+    let other = app.login(me["agent"]["email"].as_str().unwrap()).await;
     let mut second = open(&app, &other, &[]).await;
     assert_eq!(agent.send("DELETE", "/api/v1/session", Value::Null).await.0, 204);
     assert_eq!(close_code(&mut first).await, Some(4401));
