@@ -29,6 +29,8 @@ use entity::outbox;
 pub const MAX_ATTEMPTS: i32 = 12;
 /// How long a claimed row is reserved for the worker that claimed it.
 pub const LEASE: Duration = Duration::from_secs(300);
+/// Longest a handler may run; well inside the lease.
+pub const JOB_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Kinds of work; each has one handler.
 pub mod kind {
@@ -134,12 +136,19 @@ pub fn backoff(attempts: i32) -> Duration {
     Duration::from_secs(secs)
 }
 
-/// Records the outcome of a claimed job.
-pub async fn finish(store: &Store, job: &Job, outcome: Result<(), JobError>) -> Result<(), DbErr> {
+/// Records the outcome of a claimed job. Only the claim that is still current counts:
+/// if the lease ran out and another worker claimed the row meanwhile, this outcome is
+/// dropped (returns false) and the other worker's stands.
+pub async fn finish(store: &Store, job: &Job, outcome: Result<(), JobError>) -> Result<bool, DbErr> {
     let tx = store.write().await?;
-    match outcome {
+    let changed = match outcome {
         Ok(()) => {
-            outbox::Entity::delete_by_id(job.id).exec(&*tx).await?;
+            outbox::Entity::delete_many()
+                .filter(outbox::Column::Id.eq(job.id))
+                .filter(outbox::Column::Attempts.eq(job.attempts))
+                .exec(&*tx)
+                .await?
+                .rows_affected
         }
         Err(err) => {
             let (permanent, message) = match err {
@@ -149,18 +158,22 @@ pub async fn finish(store: &Store, job: &Job, outcome: Result<(), JobError>) -> 
             let failed = permanent || job.attempts >= MAX_ATTEMPTS;
             let run_after = now() + chrono::Duration::from_std(backoff(job.attempts)).expect("fits");
             tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, failed, "outbox job failed: {message}");
-            outbox::ActiveModel {
-                id: Set(job.id),
-                status: Set(if failed { "failed" } else { "pending" }.into()),
-                run_after: Set(run_after),
-                last_error: Set(Some(truncate(&message, 2000))),
-                ..Default::default()
-            }
-            .update(&*tx)
-            .await?;
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::Status, (if failed { "failed" } else { "pending" }).into())
+                .col_expr(outbox::Column::RunAfter, run_after.into())
+                .col_expr(outbox::Column::LastError, Some(truncate(&message, 2000)).into())
+                .filter(outbox::Column::Id.eq(job.id))
+                .filter(outbox::Column::Attempts.eq(job.attempts))
+                .exec(&*tx)
+                .await?
+                .rows_affected
         }
+    };
+    tx.commit().await?;
+    if changed == 0 {
+        tracing::warn!(job = job.id, "outbox job outlived its lease; its outcome is dropped");
     }
-    tx.commit().await
+    Ok(changed == 1)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -281,7 +294,11 @@ impl Worker {
             }
             for job in jobs {
                 let handler = &self.handlers[job.kind.as_str()];
-                let outcome = handler(job.clone()).await;
+                // A job must end well inside its lease, or another worker would run it too.
+                let outcome = match tokio::time::timeout(JOB_TIMEOUT, handler(job.clone())).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(JobError::Retry(format!("took longer than {} s", JOB_TIMEOUT.as_secs()))),
+                };
                 if let Err(e) = finish(&self.store, &job, outcome).await {
                     // The lease runs out and the job is claimed again: nothing is lost.
                     tracing::error!(job = job.id, "recording the outcome failed: {e}");

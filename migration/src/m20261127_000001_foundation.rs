@@ -332,6 +332,7 @@ impl MigrationTrait for Migration {
             ("attachment", &["sha256"][..], false),
             ("ticket_event", &["ticket_id", "id"][..], false),
             ("outbox", &["status", "run_after"][..], false),
+            ("outbox", &["kind", "status", "run_after"][..], false),
             ("session", &["token_hash"][..], true),
             ("session", &["agent_id"][..], false),
             ("session", &["expires_at"][..], false),

@@ -163,6 +163,9 @@ impl Desk {
             if name.is_some_and(|n| n.len() > 200) {
                 return Err(Error::invalid("name", "longer than 200 bytes"));
             }
+            if let Some(n) = name {
+                super::check_storable("name", n)?;
+            }
             update.name = Set(name.map(str::to_owned));
         }
         if let Some(org) = &change.organization {
@@ -176,8 +179,11 @@ impl Desk {
             update.tags = Set(json!(clean_tags(tags)?));
         }
         if let Some(notes) = &change.notes {
-            if notes.as_ref().is_some_and(|n| n.len() > 64 * 1024) {
+            if notes.as_ref().is_some_and(|n| n.len() > MAX_NOTES) {
                 return Err(Error::invalid("notes", "longer than 64 KiB"));
+            }
+            if let Some(n) = notes {
+                super::check_storable("notes", n)?;
             }
             update.notes = Set(notes.clone().filter(|n| !n.trim().is_empty()));
         }
@@ -191,6 +197,7 @@ impl Desk {
         if name.len() > 200 {
             return Err(Error::invalid("organization", "longer than 200 bytes"));
         }
+        super::check_storable("organization", name)?;
         if let Some(o) = organization::Entity::find()
             .filter(organization::Column::Name.eq(name))
             .one(&**tx)
@@ -294,8 +301,9 @@ impl Desk {
                 tags.push(t);
             }
         }
+        tags.truncate(MAX_TAGS);
         let notes = match (&target.notes, &source.notes) {
-            (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
+            (Some(a), Some(b)) => Some(truncate_at(format!("{a}\n\n{b}"), MAX_NOTES)),
             (a, b) => a.clone().or_else(|| b.clone()),
         };
         let merged = contact::ActiveModel {
@@ -341,9 +349,26 @@ async fn live_contact(tx: &WriteTx, id: i64) -> Result<contact::Model> {
     Ok(c)
 }
 
+/// Most tags on a contact.
+const MAX_TAGS: usize = 50;
+/// Longest notes on a contact, in bytes.
+const MAX_NOTES: usize = 64 * 1024;
+
+/// Cuts text to at most `max` bytes at a character boundary.
+fn truncate_at(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
 fn clean_tags(tags: &[String]) -> Result<Vec<String>> {
-    if tags.len() > 50 {
-        return Err(Error::invalid("tags", "at most 50 tags"));
+    if tags.len() > MAX_TAGS {
+        return Err(Error::invalid("tags", format!("at most {MAX_TAGS} tags")));
     }
     let mut out: Vec<String> = Vec::new();
     for t in tags {

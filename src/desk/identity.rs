@@ -82,8 +82,8 @@ pub struct IdentityClaim {
     pub kind: IdentityKind,
     pub value: String,
     /// True only when something we trust vouched for it (a signed widget identity, the
-    /// shop's order, an agent).
-    #[serde(default)]
+    /// shop's order, an agent). Never taken from a request body: code sets it.
+    #[serde(default, skip_deserializing)]
     pub verified: bool,
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use super::identity::{self, IdentityClaim};
 use super::{
     Actor, Channel, DeliveryStatus, Desk, Direction, Error, Priority, Result, Status, TicketKind,
-    sanitize_html, stored,
+    check_storable, sanitize_html, stored,
 };
 use crate::outbox;
 use crate::store::{WriteTx, is_conflict, now};
@@ -131,17 +131,72 @@ impl Desk {
                 turn = self.store.turn() => {
                     let batch = self.ingest_queue.take(MAX_BATCH);
                     if !batch.is_empty() {
-                        self.ingest_batch(batch).await;
+                        // The batch answers other callers too, so it runs to the end
+                        // even if this caller goes away (a client disconnect, a timeout).
+                        let desk = self.clone();
+                        tokio::spawn(async move {
+                            desk.ingest_batch(batch).await;
+                            drop(turn);
+                        });
                     }
-                    drop(turn);
                 }
             }
         }
     }
 
     /// Runs a batch in one transaction; if anything in it fails, each message runs
-    /// again on its own, so one bad apple costs only itself. The caller holds the turn.
+    /// again on its own, so one bad apple costs only itself. Replays and repeats within
+    /// the batch are set aside first, so they do not cost the batch its transaction.
+    /// The caller holds the turn.
     async fn ingest_batch(&self, batch: Vec<Pending>) {
+        let (batch, later) = match self.split_replays(batch).await {
+            Ok(split) => split,
+            Err((batch, e)) => {
+                tracing::warn!("checking a batch for replays failed: {e}");
+                (batch, vec![])
+            }
+        };
+        self.ingest_together(batch).await;
+        for p in later {
+            let outcome = self.ingest_alone(&p.inbound, &p.checked).await;
+            let _ = p.done.send(outcome);
+        }
+    }
+
+    /// Splits off messages already stored (or twice in this batch): one query.
+    async fn split_replays(&self, batch: Vec<Pending>) -> std::result::Result<(Vec<Pending>, Vec<Pending>), (Vec<Pending>, DbErr)> {
+        let ids: Vec<String> = batch.iter().map(|p| p.inbound.external_id.clone()).collect();
+        let stored = match message::Entity::find()
+            .select_only()
+            .column(message::Column::Channel)
+            .column(message::Column::ExternalId)
+            .filter(message::Column::ExternalId.is_in(ids))
+            .into_tuple::<(String, Option<String>)>()
+            .all(self.store.db())
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => return Err((batch, e)),
+        };
+        let stored: std::collections::HashSet<(String, String)> =
+            stored.into_iter().filter_map(|(c, e)| e.map(|e| (c, e))).collect();
+        let mut seen = std::collections::HashSet::new();
+        let (mut fresh, mut later) = (Vec::new(), Vec::new());
+        for p in batch {
+            let key = (p.inbound.channel.as_str().to_owned(), p.inbound.external_id.clone());
+            if stored.contains(&key) || !seen.insert(key) {
+                later.push(p);
+            } else {
+                fresh.push(p);
+            }
+        }
+        Ok((fresh, later))
+    }
+
+    async fn ingest_together(&self, batch: Vec<Pending>) {
+        if batch.is_empty() {
+            return;
+        }
         let together = async {
             let tx = self.store.write_in_turn().await?;
             let mut stored = Vec::with_capacity(batch.len());
@@ -216,6 +271,21 @@ impl Desk {
         }
         if inbound.text.len() > MAX_TEXT {
             return Err(Error::invalid("text", format!("longer than {MAX_TEXT} bytes")));
+        }
+        for (field, value) in [
+            ("external_id", Some(&inbound.external_id)),
+            ("text", Some(&inbound.text)),
+            ("html", inbound.html.as_ref()),
+            ("name", inbound.name.as_ref()),
+            ("subject", inbound.subject.as_ref()),
+        ] {
+            if let Some(value) = value {
+                check_storable(field, value)?;
+            }
+        }
+        for a in &inbound.attachments {
+            check_storable("attachments.filename", &a.filename)?;
+            check_storable("attachments.content_type", &a.content_type)?;
         }
         if inbound.text.trim().is_empty() && inbound.attachments.is_empty() && inbound.html.is_none() {
             return Err(Error::invalid("text", "must not be empty"));

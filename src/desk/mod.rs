@@ -280,6 +280,14 @@ pub(crate) fn check_text(field: &str, text: &str, max: usize) -> Result<()> {
     if text.len() > max {
         return Err(Error::invalid(field, format!("longer than {max} bytes")));
     }
+    check_storable(field, text)
+}
+
+/// Refuses text no store can keep: PostgreSQL text cannot hold a NUL character.
+pub(crate) fn check_storable(field: &str, text: &str) -> Result<()> {
+    if text.contains('\0') {
+        return Err(Error::invalid(field, "must not contain NUL characters"));
+    }
     Ok(())
 }
 

@@ -135,6 +135,12 @@ impl Desk {
             if value.trim().is_empty() || value.len() > max {
                 return Err(Error::invalid(field, format!("must be 1–{max} bytes")));
             }
+            super::check_storable(field, value)?;
+        }
+        for (field, value) in [("number", o.number.as_ref()), ("customer.name", o.customer.name.as_ref()), ("customer.company", o.customer.company.as_ref())] {
+            if let Some(value) = value {
+                super::check_storable(field, value)?;
+            }
         }
         let currency = o.currency.trim().to_uppercase();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
@@ -152,6 +158,10 @@ impl Desk {
         for (i, item) in o.items.iter().enumerate() {
             if item.name.trim().is_empty() || item.name.len() > 500 {
                 return Err(Error::invalid(format!("items[{i}].name"), "must be 1–500 bytes"));
+            }
+            super::check_storable(&format!("items[{i}].name"), &item.name)?;
+            if let Some(sku) = &item.sku {
+                super::check_storable(&format!("items[{i}].sku"), sku)?;
             }
             if item.quantity < 0 {
                 return Err(Error::invalid(format!("items[{i}].quantity"), "must not be negative"));
@@ -364,9 +374,12 @@ pub fn to_minor_units(value: &serde_json::Value, currency: &str) -> std::result:
     let scale = 10i64.pow(digits);
     let whole: i64 = whole.parse().map_err(|_| bad())?;
     let frac_value: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<width$}", width = digits as usize).parse().map_err(|_| bad())? };
+    // Far above any real order, and small enough that sums over many orders never overflow.
+    const MAX_MINOR_UNITS: i64 = 1_000_000_000_000_000 / 1000;
     let cents = whole
         .checked_mul(scale)
         .and_then(|w| w.checked_add(frac_value))
+        .filter(|c| *c <= MAX_MINOR_UNITS)
         .ok_or_else(|| format!("{text:?} is too large"))?;
     Ok(if negative { -cents } else { cents })
 }

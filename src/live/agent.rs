@@ -202,11 +202,15 @@ impl Connection {
         let hub = &self.state.desk.hub;
         match message {
             ClientMessage::Subscribe { topics } => {
+                // Each topic stands alone: a refused one does not cost the others.
                 let mut replies = Vec::new();
                 for raw in topics {
                     let topic = match raw.parse::<Topic>() {
                         Ok(t) => t,
-                        Err(e) => return error(e),
+                        Err(e) => {
+                            replies.extend(error(e));
+                            continue;
+                        }
                     };
                     if let Topic::Team(team) = topic
                         && !self.role.covers(Role::Lead)
@@ -215,11 +219,13 @@ impl Connection {
                         // Membership may have changed since the connection opened.
                         self.teams = self.state.desk.agent_team_ids(self.agent_id).await.unwrap_or_default();
                         if !self.teams.contains(&team) {
-                            return error(format!("not a member of team {team}"));
+                            replies.extend(error(format!("not a member of team {team}")));
+                            continue;
                         }
                     }
                     if self.topics.len() >= MAX_TOPICS && !self.topics.contains(&topic) {
-                        return error(format!("at most {MAX_TOPICS} topics"));
+                        replies.extend(error(format!("at most {MAX_TOPICS} topics")));
+                        continue;
                     }
                     self.topics.insert(topic);
                     match topic {

@@ -121,6 +121,7 @@ struct Rooms {
 pub struct Hub {
     sender: broadcast::Sender<Arc<Envelope>>,
     next_id: Arc<AtomicU64>,
+    order: Arc<Mutex<()>>,
     rooms: Arc<Mutex<Rooms>>,
 }
 
@@ -136,6 +137,7 @@ impl Hub {
         Hub {
             sender,
             next_id: Arc::new(AtomicU64::new(1)),
+            order: Arc::new(Mutex::new(())),
             rooms: Arc::new(Mutex::new(Rooms::default())),
         }
     }
@@ -143,16 +145,17 @@ impl Hub {
     /// Sends an event to the connections it concerns. Call only after the change
     /// committed.
     pub fn publish(&self, scope: Scope, event: &Event) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut value = match serde_json::to_value(event) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!("live event not serializable: {e}");
+        let body = match serde_json::to_string(event) {
+            Ok(b) if b.starts_with('{') => b,
+            Ok(_) | Err(_) => {
+                tracing::error!("live event not serializable");
                 return;
             }
         };
-        value["id"] = id.into();
-        let json = Utf8Bytes::from(value.to_string());
+        // Ids are taken and sent under one lock, so they reach every connection in order.
+        let _order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let json = Utf8Bytes::from(format!("{{\"id\":{id},{}", &body[1..]));
         // No receivers is fine: nobody is connected.
         let _ = self.sender.send(Arc::new(Envelope { id, scope, json }));
     }

@@ -382,6 +382,9 @@ on_both! {
             ("POST", "/api/v1/agents", json!({"email": "a@example.com", "name": "A", "role": "boss"}), "role"),
             ("POST", "/api/v1/agents", json!({"email": "a@example.com", "name": "A", "role": "agent", "password": "short"}), "password"),
             ("POST", "/api/v1/tokens", json!({"name": "", "role": "agent"}), "name"),
+            ("POST", "/api/v1/inbound", json!({"channel": "api", "external_id": "nul", "identity": {"kind": "email", "value": "a@example.com"}, "text": "a\u{0}b"}), "text"),
+            ("POST", "/api/v1/orders", json!({"orders": [{"source": "s", "external_id": "1", "status": "paid", "currency": "EUR", "total": "99999999999999", "placed_at": "2026-01-01T00:00:00Z", "customer": {"email": "a@example.com"}}]}), "orders[0].total"),
+            ("POST", "/api/v1/inbound", json!({"channel": "api", "external_id": "v", "identity": {"kind": "email", "value": "a@example.com", "verified": true}, "text": "x"}), "identity.verified"),
         ];
         for (method, path, body, field) in cases {
             let (status, p) = admin.send(method, path, body).await;

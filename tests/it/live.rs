@@ -135,8 +135,9 @@ async fn topics_are_filtered_and_authorized() {
     let refused = next_json(&mut ws).await;
     assert_eq!(refused["type"], "error");
     let mut lead_ws = open(&app, &lead, &[&format!("team:{other_team}")]).await;
-    send(&mut ws, json!({"type": "subscribe", "topics": ["bogus"]})).await;
+    send(&mut ws, json!({"type": "subscribe", "topics": ["bogus", "presence"]})).await;
     assert_eq!(next_json(&mut ws).await["type"], "error");
+    assert_eq!(next_json(&mut ws).await["type"], "presence", "a refused topic does not cost the others");
     send(&mut ws, json!({"type": "dance"})).await;
     assert_eq!(next_json(&mut ws).await["type"], "error");
 

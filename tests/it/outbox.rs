@@ -163,3 +163,21 @@ on_both! {
         let _ = entity::outbox::Entity::find();
     }
 }
+
+on_both! {
+    async fn an_outcome_after_the_lease_ran_out_does_not_overwrite_the_new_claim(engine: Engine) {
+        let (desk, _ts) = desk(engine).await;
+        let store = desk.store.clone();
+        enqueue(&store, "slow", 1).await;
+        let first = outbox::claim(&store, &["slow"], 1).await.unwrap().remove(0);
+        // The lease runs out; another worker claims the row.
+        entity::outbox::ActiveModel { id: Set(first.id), run_after: Set(chrono::Utc::now()), ..Default::default() }
+            .update(store.db()).await.unwrap();
+        let second = outbox::claim(&store, &["slow"], 1).await.unwrap().remove(0);
+        assert_eq!(second.attempts, 2);
+        assert!(!outbox::finish(&store, &first, Ok(())).await.unwrap(), "the stale outcome is dropped");
+        assert_eq!(outbox::counts(&store).await.unwrap(), (1, 0), "the row is still the second worker's");
+        assert!(outbox::finish(&store, &second, Ok(())).await.unwrap());
+        assert_eq!(outbox::counts(&store).await.unwrap(), (0, 0));
+    }
+}
