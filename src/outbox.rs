@@ -46,6 +46,12 @@ pub async fn enqueue<C: ConnectionTrait>(
     kind: &str,
     payload: serde_json::Value,
 ) -> Result<(), DbErr> {
+    row(kind, payload).insert(db).await?;
+    Ok(())
+}
+
+/// A new row, due now, for the caller to insert (alone or with others).
+pub fn row(kind: &str, payload: serde_json::Value) -> outbox::ActiveModel {
     let at = now();
     outbox::ActiveModel {
         kind: Set(kind.to_owned()),
@@ -57,9 +63,6 @@ pub async fn enqueue<C: ConnectionTrait>(
         created_at: Set(at),
         ..Default::default()
     }
-    .insert(db)
-    .await?;
-    Ok(())
 }
 
 /// One claimed row.

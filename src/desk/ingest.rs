@@ -205,8 +205,13 @@ impl Desk {
         let together = async {
             let tx = self.store.write_in_turn().await?;
             let mut stored = Vec::with_capacity(batch.len());
+            let mut rows = Deferred::default();
             for p in &batch {
-                stored.push(self.ingest_in(&tx, &p.inbound, &p.checked).await?);
+                stored.push(self.ingest_in(&tx, &p.inbound, &p.checked, Some(&mut rows)).await?);
+            }
+            if !rows.events.is_empty() {
+                ticket_event::Entity::insert_many(rows.events).exec(&*tx).await?;
+                entity::outbox::Entity::insert_many(rows.outbox).exec(&*tx).await?;
             }
             tx.commit().await?;
             Ok::<_, Error>(stored)
@@ -236,7 +241,7 @@ impl Desk {
         loop {
             attempt += 1;
             let tx = self.store.write_in_turn().await?;
-            let result = match self.ingest_in(&tx, inbound, checked).await {
+            let result = match self.ingest_in(&tx, inbound, checked, None).await {
                 Ok(stored) => tx.commit().await.map(|()| stored).map_err(Error::from),
                 Err(e) => {
                     drop(tx);
@@ -353,7 +358,13 @@ impl Desk {
     /// looked for up front but found by the unique `(channel, external_id)` index when
     /// the message is inserted. Returns the outcome and the ticket and message to
     /// announce after commit.
-    async fn ingest_in(&self, tx: &WriteTx, inbound: &Inbound, checked: &Checked) -> Result<(IngestOutcome, ticket::Model, message::Model)> {
+    async fn ingest_in(
+        &self,
+        tx: &WriteTx,
+        inbound: &Inbound,
+        checked: &Checked,
+        deferred: Option<&mut Deferred>,
+    ) -> Result<(IngestOutcome, ticket::Model, message::Model)> {
         let at = now();
         let contact = self
             .resolve_contact(tx, &inbound.identity, &checked.identity_value, checked.name.as_deref(), at)
@@ -441,6 +452,10 @@ impl Desk {
                 json!({"ticket_id": ticket.id}).into(),
             ];
             tx.execute_raw(Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, values)).await?;
+        } else if let Some(rows) = deferred {
+            // A SQLite batch writes all its history entries and outbox rows at the end.
+            rows.events.push(event_row(ticket.id, actor, kind, event, at));
+            rows.outbox.push(outbox::row(outbox::kind::INDEX, json!({"ticket_id": ticket.id})));
         } else {
             record(&**tx, ticket.id, actor, kind, event, at).await?;
             outbox::enqueue(&**tx, outbox::kind::INDEX, json!({"ticket_id": ticket.id})).await?;
@@ -667,6 +682,13 @@ pub(crate) struct Resolved {
     pub new: bool,
 }
 
+/// History entries and outbox rows a batch writes in one statement each, at its end.
+#[derive(Default)]
+pub(crate) struct Deferred {
+    events: Vec<ticket_event::ActiveModel>,
+    outbox: Vec<entity::outbox::ActiveModel>,
+}
+
 /// Marks a transaction that must start over because what it read changed under it.
 const RETRY: &str = "retry: the contact changed meanwhile";
 
@@ -705,6 +727,12 @@ pub(crate) async fn record<C: ConnectionTrait>(
     data: serde_json::Value,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    event_row(ticket_id, actor, kind, data, at).insert(db).await?;
+    Ok(())
+}
+
+/// One entry of a ticket's history, not yet written.
+fn event_row(ticket_id: i64, actor: Actor, kind: &str, data: serde_json::Value, at: DateTime<Utc>) -> ticket_event::ActiveModel {
     ticket_event::ActiveModel {
         ticket_id: Set(ticket_id),
         actor_kind: Set(actor.kind().into()),
@@ -714,7 +742,4 @@ pub(crate) async fn record<C: ConnectionTrait>(
         created_at: Set(at),
         ..Default::default()
     }
-    .insert(db)
-    .await?;
-    Ok(())
 }
