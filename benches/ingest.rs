@@ -34,7 +34,6 @@ use switchboard::store::{Store, now};
 
 const CUSTOMERS: usize = 4_000;
 
-
 /// What one engine achieved.
 struct Figures {
     engine: &'static str,
@@ -81,7 +80,11 @@ fn traffic(n: usize) -> Vec<Inbound> {
         let c = rng.random_range(0..CUSTOMERS);
         // Each customer has a favourite channel and now and then uses another one.
         let favourite = c % 4;
-        let slot = if rng.random_bool(0.8) { favourite } else { rng.random_range(0..4) };
+        let slot = if rng.random_bool(0.8) {
+            favourite
+        } else {
+            rng.random_range(0..4)
+        };
         let order = format!("SB-{}", 100_000 + c * 7 + rng.random_range(0..5));
         let first = !seen[c][slot];
         seen[c][slot] = true;
@@ -94,7 +97,10 @@ fn traffic(n: usize) -> Vec<Inbound> {
         let (channel, claim, external_id) = match slot {
             0 => (
                 Channel::Chat,
-                IdentityClaim::new(IdentityKind::Visitor, format!("v-{c:05}-{:08x}", c * 2_654_435_761 % (1 << 32))),
+                IdentityClaim::new(
+                    IdentityKind::Visitor,
+                    format!("v-{c:05}-{:08x}", c * 2_654_435_761 % (1 << 32)),
+                ),
                 format!("chat-{}", uuid::Uuid::new_v4()),
             ),
             1 => (
@@ -135,7 +141,11 @@ fn traffic(n: usize) -> Vec<Inbound> {
 
 /// Ingests every message with `tasks` concurrent tasks; returns the outcomes in order,
 /// the elapsed time and the errors seen.
-async fn ingest_all(desk: &Desk, messages: &Arc<Vec<Inbound>>, tasks: usize) -> (Vec<Option<IngestOutcome>>, Duration, Vec<String>) {
+async fn ingest_all(
+    desk: &Desk,
+    messages: &Arc<Vec<Inbound>>,
+    tasks: usize,
+) -> (Vec<Option<IngestOutcome>>, Duration, Vec<String>) {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut handles = Vec::with_capacity(tasks);
@@ -183,7 +193,12 @@ async fn count_messages(store: &Store) -> Result<u64, String> {
 }
 
 /// Runs the three measurements on one store.
-async fn measure(engine: &'static str, store: &Store, messages: &Arc<Vec<Inbound>>, tasks: usize) -> Result<Figures, String> {
+async fn measure(
+    engine: &'static str,
+    store: &Store,
+    messages: &Arc<Vec<Inbound>>,
+    tasks: usize,
+) -> Result<Figures, String> {
     let n = messages.len();
     let raw_chunk = env_usize("BENCH_RAW_CHUNK", 500);
     let desk = Desk::new(store.clone(), Rules::default());
@@ -206,7 +221,10 @@ async fn measure(engine: &'static str, store: &Store, messages: &Arc<Vec<Inbound
     }
     let stored = count_messages(store).await?;
     if stored != ok.len() as u64 {
-        println!("[{engine}]   MISMATCH: {stored} message rows for {} ingested messages", ok.len());
+        println!(
+            "[{engine}]   MISMATCH: {stored} message rows for {} ingested messages",
+            ok.len()
+        );
     }
 
     // 2. Replays: the same messages again; each must return what the first pass stored.
@@ -216,7 +234,9 @@ async fn measure(engine: &'static str, store: &Store, messages: &Arc<Vec<Inbound
         .iter()
         .zip(&outcomes)
         .filter(|(again, first)| match (again, first) {
-            (Some(a), Some(f)) => a.created || a.message_id != f.message_id || a.ticket_id != f.ticket_id,
+            (Some(a), Some(f)) => {
+                a.created || a.message_id != f.message_id || a.ticket_id != f.ticket_id
+            }
             _ => false,
         })
         .count();
@@ -241,7 +261,10 @@ async fn measure(engine: &'static str, store: &Store, messages: &Arc<Vec<Inbound
         .await
         .map_err(|e| format!("creating the ticket for the raw rows: {e}"))?;
     let started = Instant::now();
-    let tx = store.write().await.map_err(|e| format!("raw insert: {e}"))?;
+    let tx = store
+        .write()
+        .await
+        .map_err(|e| format!("raw insert: {e}"))?;
     for (chunk_no, chunk) in messages.chunks(raw_chunk).enumerate() {
         let rows = chunk.iter().enumerate().map(|(j, m)| {
             let at = now();
@@ -265,22 +288,34 @@ async fn measure(engine: &'static str, store: &Store, messages: &Arc<Vec<Inbound
             .await
             .map_err(|e| format!("raw insert: {e}"))?;
     }
-    tx.commit().await.map_err(|e| format!("raw insert commit: {e}"))?;
+    tx.commit()
+        .await
+        .map_err(|e| format!("raw insert commit: {e}"))?;
     let took = started.elapsed();
     let raw = rate(n, took);
     println!(
         "[{engine}] raw insert: {n} message rows in one transaction ({raw_chunk} per statement) in {:.2} s = {raw:.0} rows/s",
         took.as_secs_f64()
     );
-    Ok(Figures { engine, ingest, replay, raw })
+    Ok(Figures {
+        engine,
+        ingest,
+        replay,
+        raw,
+    })
 }
 
 async fn run_sqlite(messages: &Arc<Vec<Inbound>>, tasks: usize) -> Outcome {
-    let path: PathBuf = std::env::temp_dir().join(format!("switchboard-bench-{}.db", uuid::Uuid::new_v4().simple()));
+    let path: PathBuf = std::env::temp_dir().join(format!(
+        "switchboard-bench-{}.db",
+        uuid::Uuid::new_v4().simple()
+    ));
     let url = format!("sqlite://{}?mode=rwc", path.display());
     println!("[sqlite] store: {}", path.display());
     let result = async {
-        let store = Store::connect(&url, None).await.map_err(|e| format!("connect: {e}"))?;
+        let store = Store::connect(&url, None)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         store.migrate().await.map_err(|e| format!("migrate: {e}"))?;
         let figures = measure("sqlite", &store, messages, tasks).await;
         store.close().await;
@@ -299,27 +334,46 @@ async fn run_sqlite(messages: &Arc<Vec<Inbound>>, tasks: usize) -> Outcome {
 }
 
 async fn run_postgres(messages: &Arc<Vec<Inbound>>, tasks: usize) -> Outcome {
-    let url = std::env::var("SWITCHBOARD_BENCH_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let url = std::env::var("SWITCHBOARD_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let admin = match tokio::time::timeout(Duration::from_secs(15), Database::connect(&url)).await {
         Ok(Ok(db)) => db,
-        Ok(Err(e)) => return Outcome::Skipped("postgres", format!("skipped: cannot connect to {url}: {e}")),
-        Err(_) => return Outcome::Skipped("postgres", format!("skipped: no answer from {url} within 15 s")),
+        Ok(Err(e)) => {
+            return Outcome::Skipped("postgres", format!("skipped: cannot connect to {url}: {e}"));
+        }
+        Err(_) => {
+            return Outcome::Skipped(
+                "postgres",
+                format!("skipped: no answer from {url} within 15 s"),
+            );
+        }
     };
     let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-    if let Err(e) = admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await {
+    if let Err(e) = admin
+        .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+        .await
+    {
         let _ = admin.close().await;
-        return Outcome::Skipped("postgres", format!("skipped: cannot create schema {schema}: {e}"));
+        return Outcome::Skipped(
+            "postgres",
+            format!("skipped: cannot create schema {schema}: {e}"),
+        );
     }
     println!("[postgres] store: {url}, schema {schema}");
     let result = async {
-        let store = Store::connect(&url, Some(&schema)).await.map_err(|e| format!("connect: {e}"))?;
+        let store = Store::connect(&url, Some(&schema))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         store.migrate().await.map_err(|e| format!("migrate: {e}"))?;
         let figures = measure("postgres", &store, messages, tasks).await;
         store.close().await;
         figures
     }
     .await;
-    if let Err(e) = admin.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await {
+    if let Err(e) = admin
+        .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await
+    {
         println!("[postgres] could not drop schema {schema}: {e}");
     }
     let _ = admin.close().await;
@@ -336,7 +390,10 @@ fn main() {
     // Every identity must be one the desk accepts, or the figures would count errors.
     for m in messages.iter() {
         if let Err(e) = m.identity.normalized(Rules::default().default_region) {
-            panic!("bench traffic has an invalid identity {:?}: {e}", m.identity.value);
+            panic!(
+                "bench traffic has an invalid identity {:?}: {e}",
+                m.identity.value
+            );
         }
     }
     let mut per_channel = [0usize; 4];
@@ -359,12 +416,21 @@ fn main() {
         per_channel[1],
         per_channel[2],
         per_channel[3],
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
     );
     let engines = std::env::var("BENCH_ENGINES").unwrap_or_else(|_| "sqlite,postgres".into());
-    let engines: Vec<&str> = engines.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    let engines: Vec<&str> = engines
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
     for e in &engines {
-        assert!(matches!(*e, "sqlite" | "postgres"), "BENCH_ENGINES: unknown engine {e:?} (expected sqlite, postgres)");
+        assert!(
+            matches!(*e, "sqlite" | "postgres"),
+            "BENCH_ENGINES: unknown engine {e:?} (expected sqlite, postgres)"
+        );
     }
     let outcomes = runtime.block_on(async {
         let mut outcomes = Vec::new();
@@ -378,10 +444,16 @@ fn main() {
     });
 
     println!();
-    println!("{:<10} {:>14} {:>14} {:>18}", "engine", "ingest msg/s", "replay msg/s", "raw insert rows/s");
+    println!(
+        "{:<10} {:>14} {:>14} {:>18}",
+        "engine", "ingest msg/s", "replay msg/s", "raw insert rows/s"
+    );
     for o in &outcomes {
         match o {
-            Outcome::Done(f) => println!("{:<10} {:>14.0} {:>14.0} {:>18.0}", f.engine, f.ingest, f.replay, f.raw),
+            Outcome::Done(f) => println!(
+                "{:<10} {:>14.0} {:>14.0} {:>18.0}",
+                f.engine, f.ingest, f.replay, f.raw
+            ),
             Outcome::Skipped(engine, why) => println!("{engine:<10} {why}"),
         }
     }

@@ -41,9 +41,9 @@ use switchboard::desk::identity::{IdentityClaim, IdentityKind};
 use switchboard::desk::{Channel, Inbound, Role};
 use switchboard::store::Store;
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -58,12 +58,14 @@ const MARK: &str = "bench#";
 /// The child process that holds the idle client sockets.
 const CHILD_VAR: &str = "SWITCHBOARD_BENCH_LIVE_CHILD";
 
-
 fn main() {
     if std::env::var_os(CHILD_VAR).is_some() {
         return child();
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(run());
 }
 
@@ -78,7 +80,11 @@ fn rss_kib(pid: &str) -> Option<u64> {
 fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line["Max open files".len()..].split_whitespace().next()?.parse().ok()
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -100,26 +106,39 @@ struct Dist {
 
 fn dist(mut v: Vec<f64>) -> Dist {
     v.sort_by(f64::total_cmp);
-    Dist { n: v.len(), p50: pct(&v, 50.0), p95: pct(&v, 95.0), p99: pct(&v, 99.0), max: v.last().copied().unwrap_or(f64::NAN) }
+    Dist {
+        n: v.len(),
+        p50: pct(&v, 50.0),
+        p95: pct(&v, 95.0),
+        p99: pct(&v, 99.0),
+        max: v.last().copied().unwrap_or(f64::NAN),
+    }
 }
 
 impl std::fmt::Display for Dist {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms  (n={})", self.p50, self.p95, self.p99, self.max, self.n)
+        write!(
+            f,
+            "p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms  (n={})",
+            self.p50, self.p95, self.p99, self.max, self.n
+        )
     }
 }
 
 fn client_config() -> WebSocketConfig {
     // Small client buffers by default: the client's memory is not what is measured.
     // `BENCH_CLIENT_READ_BUFFER=131072` gives tungstenite's default, as the server uses.
-    WebSocketConfig::default().read_buffer_size(env_usize("BENCH_CLIENT_READ_BUFFER", 8 * 1024)).write_buffer_size(0)
+    WebSocketConfig::default()
+        .read_buffer_size(env_usize("BENCH_CLIENT_READ_BUFFER", 8 * 1024))
+        .write_buffer_size(0)
 }
 
 async fn connect(addr: &str, cookie: &str) -> anyhow::Result<Socket> {
     let mut req = format!("ws://{addr}/ws/agent").into_client_request()?;
     req.headers_mut().insert("cookie", cookie.parse()?);
     req.headers_mut().insert("origin", ORIGIN.parse()?);
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(client_config()), true).await?;
+    let (ws, _) =
+        tokio_tungstenite::connect_async_with_config(req, Some(client_config()), true).await?;
     Ok(ws)
 }
 
@@ -154,7 +173,12 @@ async fn open(addr: &str, cookie: &str) -> anyhow::Result<Socket> {
 }
 
 /// Opens `n` subscribed sockets, `parallel` handshakes at a time, round-robin over cookies.
-async fn open_many(addr: &str, cookies: &[String], n: usize, parallel: usize) -> anyhow::Result<Vec<Socket>> {
+async fn open_many(
+    addr: &str,
+    cookies: &[String],
+    n: usize,
+    parallel: usize,
+) -> anyhow::Result<Vec<Socket>> {
     let results: Vec<anyhow::Result<Socket>> = stream::iter(0..n)
         .map(|i| open(addr, &cookies[i % cookies.len()]))
         .buffer_unordered(parallel)
@@ -171,7 +195,12 @@ async fn login(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
         .json(&json!({"email": EMAIL, "password": PASSWORD}))
         .send()
         .await?;
-    anyhow::ensure!(res.status() == 200, "login failed: {} {}", res.status(), res.text().await.unwrap_or_default());
+    anyhow::ensure!(
+        res.status() == 200,
+        "login failed: {} {}",
+        res.status(),
+        res.text().await.unwrap_or_default()
+    );
     let cookie = res
         .headers()
         .get_all("set-cookie")
@@ -189,7 +218,10 @@ fn seq_of(frame: &str) -> Option<usize> {
         return None;
     }
     let at = frame.find(MARK)? + MARK.len();
-    let digits: String = frame[at..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = frame[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
@@ -203,8 +235,16 @@ struct Seen {
     closed: Option<String>,
 }
 
-async fn read_socket(mut ws: Socket, base: Instant, expected: usize, mut stop: watch::Receiver<bool>) -> Seen {
-    let mut seen = Seen { arrivals: Vec::with_capacity(expected), ..Seen::default() };
+async fn read_socket(
+    mut ws: Socket,
+    base: Instant,
+    expected: usize,
+    mut stop: watch::Receiver<bool>,
+) -> Seen {
+    let mut seen = Seen {
+        arrivals: Vec::with_capacity(expected),
+        ..Seen::default()
+    };
     loop {
         tokio::select! {
             msg = ws.next() => {
@@ -290,13 +330,18 @@ async fn run() {
     if let Some(limit) = limit {
         let room = limit.saturating_sub(256) as usize / 2;
         if idle > room {
-            println!("note: open-files limit is {limit}; idle connections reduced from {idle} to {room}");
+            println!(
+                "note: open-files limit is {limit}; idle connections reduced from {idle} to {room}"
+            );
             idle = room;
         }
     }
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
     let store = Store::connect(&url, None).await.expect("store");
     store.migrate().await.expect("migrate");
     let vars = [
@@ -306,18 +351,30 @@ async fn run() {
         ("SWITCHBOARD_DATABASE_URL", url.clone()),
         ("SWITCHBOARD_LOGIN_PER_MINUTE", "100000".to_owned()),
     ];
-    let config = Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.clone()))).expect("config");
+    let config =
+        Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.clone()))).expect("config");
     let app = App::start(config, store.clone()).await.expect("start");
     let addr = app.addr.to_string();
     let base_url = format!("http://{addr}");
     let desk = app.state.desk.clone();
 
-    println!("live-push benchmark: SQLite in {}, desk on {addr}", dir.path().display());
-    println!("settings: {agents} agents, {rate} msg/s for {seconds} s, {idle} idle connections; {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "live-push benchmark: SQLite in {}, desk on {addr}",
+        dir.path().display()
+    );
+    println!(
+        "settings: {agents} agents, {rate} msg/s for {seconds} s, {idle} idle connections; {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
 
-    desk.create_agent(NewAgent { email: EMAIL.into(), name: "Bench".into(), role: Role::Agent, password: Some(PASSWORD.into()) })
-        .await
-        .expect("agent");
+    desk.create_agent(NewAgent {
+        email: EMAIL.into(),
+        name: "Bench".into(),
+        role: Role::Agent,
+        password: Some(PASSWORD.into()),
+    })
+    .await
+    .expect("agent");
     let me = std::process::id().to_string();
     let rss_before_logins = rss_kib(&me);
     let t = Instant::now();
@@ -330,7 +387,10 @@ async fn run() {
         .into_iter()
         .collect::<anyhow::Result<_>>()
         .expect("logins");
-    println!("signed in {agents} sessions in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "signed in {agents} sessions in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let rss_after_logins = rss_kib(&me);
     println!(
         "VmRSS before the logins {} KiB, after {} KiB",
@@ -342,7 +402,9 @@ async fn run() {
     let memory = idle_memory(&addr, &cookies[0], idle).await;
     let still_online = desk.hub.online_agents();
     if !still_online.is_empty() {
-        println!("note: the server still counts agents {still_online:?} online after the idle sockets closed");
+        println!(
+            "note: the server still counts agents {still_online:?} online after the idle sockets closed"
+        );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -350,7 +412,11 @@ async fn run() {
 
     println!();
     println!("==================== live push: summary ====================");
-    println!("VmRSS after {agents} logins  {} KiB (was {} KiB before them)", rss_after_logins.unwrap_or(0), rss_before_logins.unwrap_or(0));
+    println!(
+        "VmRSS after {agents} logins  {} KiB (was {} KiB before them)",
+        rss_after_logins.unwrap_or(0),
+        rss_before_logins.unwrap_or(0)
+    );
     println!("agents connected        {}", latency.agents);
     println!(
         "inbound                 {} messages in {:.1} s ({:.1} msg/s), {} failed",
@@ -359,13 +425,25 @@ async fn run() {
         latency.messages as f64 / latency.seconds,
         latency.failed
     );
-    println!("deliveries              {} of {} expected (messages × agents)", latency.deliveries, latency.expected);
+    println!(
+        "deliveries              {} of {} expected (messages × agents)",
+        latency.deliveries, latency.expected
+    );
     println!("commit → socket         {}", latency.commit);
     println!("call → socket           {}", latency.call);
     println!("ingest (call → commit)  {}", latency.ingest);
-    println!("fan-out spread          {}   (first → last socket per message)", latency.spread);
-    println!("arrived before ingest returned: {} (counted as 0 ms)", latency.early);
-    println!("sockets told to re-sync {}, closed early {}", latency.resyncs, latency.closed);
+    println!(
+        "fan-out spread          {}   (first → last socket per message)",
+        latency.spread
+    );
+    println!(
+        "arrived before ingest returned: {} (counted as 0 ms)",
+        latency.early
+    );
+    println!(
+        "sockets told to re-sync {}, closed early {}",
+        latency.resyncs, latency.closed
+    );
     match memory {
         Some(m) => {
             let per = (m.after_kib as f64 - m.before_kib as f64) / m.n as f64;
@@ -374,14 +452,26 @@ async fn run() {
             } else {
                 "server+client per connection (upper bound for the server)"
             };
-            println!("idle connections        {} opened in {:.1} s", m.n, m.open_secs);
-            println!("VmRSS                   {} KiB before, {} KiB with them open", m.before_kib, m.after_kib);
+            println!(
+                "idle connections        {} opened in {:.1} s",
+                m.n, m.open_secs
+            );
+            println!(
+                "VmRSS                   {} KiB before, {} KiB with them open",
+                m.before_kib, m.after_kib
+            );
             println!("{label}: {per:.1} KiB");
             if let Some(c) = m.client_kib {
-                println!("client process          {:.1} KiB per connection (child VmRSS / N, incl. its runtime)", c as f64 / m.n as f64);
+                println!(
+                    "client process          {:.1} KiB per connection (child VmRSS / N, incl. its runtime)",
+                    c as f64 / m.n as f64
+                );
             }
             if let Some(c) = m.closed_kib {
-                println!("VmRSS after closing     {c} KiB (server connections ended: {})", still_online.is_empty());
+                println!(
+                    "VmRSS after closing     {c} KiB (server connections ended: {})",
+                    still_online.is_empty()
+                );
             }
         }
         None => println!("idle connections        not measured (see above)"),
@@ -392,16 +482,32 @@ async fn run() {
     store.close().await;
 }
 
-async fn push_latency(desk: &switchboard::desk::Desk, addr: &str, cookies: &[String], rate: usize, seconds: usize) -> LatencyFigures {
+async fn push_latency(
+    desk: &switchboard::desk::Desk,
+    addr: &str,
+    cookies: &[String],
+    rate: usize,
+    seconds: usize,
+) -> LatencyFigures {
     let agents = cookies.len();
     let total = rate * seconds;
     let t = Instant::now();
-    let sockets = open_many(addr, cookies, agents, 16).await.expect("open agent sockets");
-    println!("opened {agents} agent sockets in {} ms", t.elapsed().as_millis());
+    let sockets = open_many(addr, cookies, agents, 16)
+        .await
+        .expect("open agent sockets");
+    println!(
+        "opened {agents} agent sockets in {} ms",
+        t.elapsed().as_millis()
+    );
 
     // Warm the path (tickets exist for most visitors, statements prepared) before measuring.
     for i in 0..VISITORS {
-        let inbound = Inbound::text(Channel::Chat, format!("warm-{i}"), IdentityClaim::new(IdentityKind::Visitor, format!("visitor-{i}")), format!("warm-up {i}"));
+        let inbound = Inbound::text(
+            Channel::Chat,
+            format!("warm-{i}"),
+            IdentityClaim::new(IdentityKind::Visitor, format!("visitor-{i}")),
+            format!("warm-up {i}"),
+        );
         desk.ingest(&inbound).await.expect("warm-up ingest");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -432,7 +538,12 @@ async fn push_latency(desk: &switchboard::desk::Desk, addr: &str, cookies: &[Str
             let called = base.elapsed().as_nanos() as u64;
             let ok = desk.ingest(&inbound).await.is_ok();
             let returned = base.elapsed().as_nanos() as u64;
-            Sent { seq, called, returned, ok }
+            Sent {
+                seq,
+                called,
+                returned,
+                ok,
+            }
         }));
     }
     let mut sent: Vec<Option<Sent>> = (0..total).map(|_| None).collect();
@@ -466,7 +577,9 @@ async fn push_latency(desk: &switchboard::desk::Desk, addr: &str, cookies: &[Str
     let mut first_last: Vec<(u64, u64)> = vec![(u64::MAX, 0); total];
     for s in &seen {
         for &(seq, at) in &s.arrivals {
-            let Some(Some(m)) = sent.get(seq) else { continue };
+            let Some(Some(m)) = sent.get(seq) else {
+                continue;
+            };
             let d = at as i128 - m.returned as i128;
             if d < 0 {
                 early += 1;
@@ -478,8 +591,17 @@ async fn push_latency(desk: &switchboard::desk::Desk, addr: &str, cookies: &[Str
             fl.1 = fl.1.max(at);
         }
     }
-    let ingest: Vec<f64> = sent.iter().flatten().filter(|s| s.ok).map(|s| ms(s.returned as i128 - s.called as i128)).collect();
-    let spread: Vec<f64> = first_last.iter().filter(|(a, _)| *a != u64::MAX).map(|(a, b)| ms(*b as i128 - *a as i128)).collect();
+    let ingest: Vec<f64> = sent
+        .iter()
+        .flatten()
+        .filter(|s| s.ok)
+        .map(|s| ms(s.returned as i128 - s.called as i128))
+        .collect();
+    let spread: Vec<f64> = first_last
+        .iter()
+        .filter(|(a, _)| *a != u64::MAX)
+        .map(|(a, b)| ms(*b as i128 - *a as i128))
+        .collect();
     let deliveries = commit.len();
     let others: usize = seen.iter().map(|s| s.other_frames).sum();
     println!("latency run done: {deliveries} deliveries, {others} other frames (ticket events)");
@@ -524,7 +646,11 @@ async fn idle_memory(addr: &str, cookie: &str, n: usize) -> Option<MemoryFigures
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .map_err(|e| println!("note: cannot start the client process ({e}); opening the sockets in-process"))
+            .map_err(|e| {
+                println!(
+                    "note: cannot start the client process ({e}); opening the sockets in-process"
+                )
+            })
             .ok()
     });
     if let Some(mut child) = child {
@@ -552,7 +678,15 @@ async fn idle_memory(addr: &str, cookie: &str, n: usize) -> Option<MemoryFigures
         let _ = tokio::task::spawn_blocking(move || child.wait()).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let closed = rss_kib(&me);
-        return Some(MemoryFigures { n, before_kib: before, after_kib: after, closed_kib: closed, server_only: true, client_kib, open_secs });
+        return Some(MemoryFigures {
+            n,
+            before_kib: before,
+            after_kib: after,
+            closed_kib: closed,
+            server_only: true,
+            client_kib,
+            open_secs,
+        });
     }
 
     let sockets = match open_many(addr, &[cookie.to_owned()], n, 32).await {
@@ -569,7 +703,15 @@ async fn idle_memory(addr: &str, cookie: &str, n: usize) -> Option<MemoryFigures
     drop(sockets);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let closed = rss_kib(&me);
-    Some(MemoryFigures { n, before_kib: before, after_kib: after, closed_kib: closed, server_only: false, client_kib: None, open_secs })
+    Some(MemoryFigures {
+        n,
+        before_kib: before,
+        after_kib: after,
+        closed_kib: closed,
+        server_only: false,
+        client_kib: None,
+        open_secs,
+    })
 }
 
 /// Lets pending work (handshakes, frees) finish before reading VmRSS.
@@ -581,8 +723,14 @@ async fn settle() {
 fn child() {
     let addr = std::env::var("BENCH_CHILD_ADDR").expect("addr");
     let cookie = std::env::var("BENCH_CHILD_COOKIE").expect("cookie");
-    let n: usize = std::env::var("BENCH_CHILD_N").expect("n").parse().expect("n");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let n: usize = std::env::var("BENCH_CHILD_N")
+        .expect("n")
+        .parse()
+        .expect("n");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let mut out = std::io::stdout();
         let sockets = match open_many(&addr, &[cookie], n, 32).await {

@@ -41,8 +41,12 @@ pub fn rules(config: &Config) -> Rules {
 /// Connects to the configured store and brings its schema up to date.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("SWITCHBOARD_DATA_DIR: cannot create {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "SWITCHBOARD_DATA_DIR: cannot create {}",
+                config.data_dir.display()
+            )
+        })?;
     }
     let store = Store::connect(&config.database_url, None)
         .await
@@ -67,7 +71,10 @@ impl App {
         let (stop, stopped) = watch::channel(false);
 
         let mut handlers: HashMap<&'static str, outbox::Handler> = HashMap::new();
-        handlers.insert(outbox::kind::DELIVER, crate::channels::deliver_handler(desk.clone()));
+        handlers.insert(
+            outbox::kind::DELIVER,
+            crate::channels::deliver_handler(desk.clone()),
+        );
         let worker = Worker {
             store: store.clone(),
             handlers,
@@ -168,7 +175,10 @@ pub async fn first_admin(desk: &Desk, config: &Config) -> anyhow::Result<()> {
     println!("  Switchboard is set up. Sign in as the first admin:");
     println!("    console:  {}", config.console_url());
     println!("    email:    {}", agent.email);
-    println!("    password: {}   (shown once; change it after signing in)", password.unwrap_or_default());
+    println!(
+        "    password: {}   (shown once; change it after signing in)",
+        password.unwrap_or_default()
+    );
     println!();
     Ok(())
 }

@@ -92,7 +92,9 @@ impl Config {
     }
 
     /// Reads settings from the given variables; tests pass their own.
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         let env: BTreeMap<String, String> = vars
             .into_iter()
             .filter(|(k, _)| k.starts_with("SWITCHBOARD_"))
@@ -126,23 +128,38 @@ impl Config {
         }
         let src = Source { values };
 
-        let data_dir = src.parse("data_dir", || PathBuf::from("./data"), |s| {
-            if s.is_empty() {
-                Err("must not be empty".into())
-            } else {
-                Ok(PathBuf::from(s))
-            }
-        })?;
+        let data_dir = src.parse(
+            "data_dir",
+            || PathBuf::from("./data"),
+            |s| {
+                if s.is_empty() {
+                    Err("must not be empty".into())
+                } else {
+                    Ok(PathBuf::from(s))
+                }
+            },
+        )?;
         let bind = src.parse(
             "bind",
             || SocketAddr::from(([127, 0, 0, 1], 8080)),
-            |s| s.parse().map_err(|_| "expected an address like 127.0.0.1:8080".into()),
+            |s| {
+                s.parse()
+                    .map_err(|_| "expected an address like 127.0.0.1:8080".into())
+            },
         )?;
         let database_url = src.parse(
             "database_url",
-            || format!("sqlite://{}?mode=rwc", data_dir.join("switchboard.db").display()),
+            || {
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.join("switchboard.db").display()
+                )
+            },
             |s| {
-                if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
+                if s.starts_with("sqlite:")
+                    || s.starts_with("postgres://")
+                    || s.starts_with("postgresql://")
+                {
                     Ok(s.to_owned())
                 } else {
                     Err("expected sqlite://PATH or postgres://USER@HOST/DB".into())
@@ -163,12 +180,16 @@ impl Config {
                 Ok(u)
             },
         )?;
-        let reopen_days: u64 = src.parse("reopen_days", || 7, |s| {
-            s.parse::<u64>()
-                .ok()
-                .filter(|d| *d <= 3650)
-                .ok_or_else(|| "expected a number of days (0–3650)".into())
-        })?;
+        let reopen_days: u64 = src.parse(
+            "reopen_days",
+            || 7,
+            |s| {
+                s.parse::<u64>()
+                    .ok()
+                    .filter(|d| *d <= 3650)
+                    .ok_or_else(|| "expected a number of days (0–3650)".into())
+            },
+        )?;
         let default_region = src.parse(
             "default_region",
             || phonenumber::country::Id::DE,
@@ -178,34 +199,50 @@ impl Config {
                     .map_err(|_| "expected a two-letter country code such as DE or US".into())
             },
         )?;
-        let session_hours: u64 = src.parse("session_hours", || 12, |s| {
-            s.parse::<u64>()
-                .ok()
-                .filter(|h| (1..=24 * 90).contains(h))
-                .ok_or_else(|| "expected hours between 1 and 2160".into())
-        })?;
+        let session_hours: u64 = src.parse(
+            "session_hours",
+            || 12,
+            |s| {
+                s.parse::<u64>()
+                    .ok()
+                    .filter(|h| (1..=24 * 90).contains(h))
+                    .ok_or_else(|| "expected hours between 1 and 2160".into())
+            },
+        )?;
         let admin_email = src.parse(
             "admin_email",
             || "admin@switchboard.localhost".to_owned(),
             |s| crate::desk::identity::normalize_email(s).map_err(|e| e.to_string()),
         )?;
-        let max_body_bytes = src.parse("max_body_bytes", || 10 << 20, |s| {
-            s.parse::<usize>()
-                .ok()
-                .filter(|n| *n >= 1024)
-                .ok_or_else(|| "expected a number of bytes ≥ 1024".into())
-        })?;
-        let login_per_minute = src.parse("login_per_minute", || 10, |s| {
-            s.parse::<u32>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| "expected a positive number".into())
-        })?;
-        let log = src.parse("log", || "info".to_owned(), |s| {
-            tracing_subscriber::EnvFilter::try_new(s)
-                .map(|_| s.to_owned())
-                .map_err(|e| format!("not a valid log filter: {e}"))
-        })?;
+        let max_body_bytes = src.parse(
+            "max_body_bytes",
+            || 10 << 20,
+            |s| {
+                s.parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1024)
+                    .ok_or_else(|| "expected a number of bytes ≥ 1024".into())
+            },
+        )?;
+        let login_per_minute = src.parse(
+            "login_per_minute",
+            || 10,
+            |s| {
+                s.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| "expected a positive number".into())
+            },
+        )?;
+        let log = src.parse(
+            "log",
+            || "info".to_owned(),
+            |s| {
+                tracing_subscriber::EnvFilter::try_new(s)
+                    .map(|_| s.to_owned())
+                    .map_err(|e| format!("not a valid log filter: {e}"))
+            },
+        )?;
 
         Ok(Config {
             data_dir,

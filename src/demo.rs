@@ -18,12 +18,42 @@ struct Customer {
 }
 
 const CUSTOMERS: &[Customer] = &[
-    Customer { name: "Anna Schneider", email: "anna.schneider@example.de", phone: "+49 30 901820", company: None },
-    Customer { name: "Jonas Weber", email: "j.weber@weber-bau.example", phone: "+49 89 4521337", company: Some("Weber Bau GmbH") },
-    Customer { name: "Maria Rossi", email: "maria.rossi@example.it", phone: "+39 347 123 4567", company: None },
-    Customer { name: "Tom Baker", email: "tom@bakery.example.co.uk", phone: "+44 20 7946 0958", company: Some("Baker & Sons") },
-    Customer { name: "Lena Hoffmann", email: "lena.hoffmann@example.at", phone: "+43 1 5321400", company: None },
-    Customer { name: "Petra Klein", email: "p.klein@weber-bau.example", phone: "+49 89 4521338", company: Some("Weber Bau GmbH") },
+    Customer {
+        name: "Anna Schneider",
+        email: "anna.schneider@example.de",
+        phone: "+49 30 901820",
+        company: None,
+    },
+    Customer {
+        name: "Jonas Weber",
+        email: "j.weber@weber-bau.example",
+        phone: "+49 89 4521337",
+        company: Some("Weber Bau GmbH"),
+    },
+    Customer {
+        name: "Maria Rossi",
+        email: "maria.rossi@example.it",
+        phone: "+39 347 123 4567",
+        company: None,
+    },
+    Customer {
+        name: "Tom Baker",
+        email: "tom@bakery.example.co.uk",
+        phone: "+44 20 7946 0958",
+        company: Some("Baker & Sons"),
+    },
+    Customer {
+        name: "Lena Hoffmann",
+        email: "lena.hoffmann@example.at",
+        phone: "+43 1 5321400",
+        company: None,
+    },
+    Customer {
+        name: "Petra Klein",
+        email: "p.klein@weber-bau.example",
+        phone: "+49 89 4521338",
+        company: Some("Weber Bau GmbH"),
+    },
 ];
 
 const PRODUCTS: &[(&str, &str, &str)] = &[
@@ -72,7 +102,13 @@ pub async fn load(desk: &Desk) -> Result<String, Error> {
     }
     let team_id = match desk.create_team("First level").await {
         Ok(t) => t.team.id,
-        Err(Error::Conflict { .. }) => desk.list_teams().await?.into_iter().find(|t| t.team.name == "First level").map(|t| t.team.id).unwrap_or_default(),
+        Err(Error::Conflict { .. }) => desk
+            .list_teams()
+            .await?
+            .into_iter()
+            .find(|t| t.team.name == "First level")
+            .map(|t| t.team.id)
+            .unwrap_or_default(),
         Err(e) => return Err(e),
     };
     for id in &agent_ids {
@@ -87,18 +123,33 @@ pub async fn load(desk: &Desk) -> Result<String, Error> {
             let lines: Vec<ItemInput> = (0..(1 + (c + n) % 3))
                 .map(|k| {
                     let (sku, name, price) = PRODUCTS[(c + n + k) % PRODUCTS.len()];
-                    ItemInput { sku: Some(sku.into()), name: name.into(), quantity: (1 + k % 2) as i32, unit_price: json!(price) }
+                    ItemInput {
+                        sku: Some(sku.into()),
+                        name: name.into(),
+                        quantity: (1 + k % 2) as i32,
+                        unit_price: json!(price),
+                    }
                 })
                 .collect();
             let total_cents: i64 = lines
                 .iter()
-                .map(|l| crate::desk::orders::to_minor_units(&l.unit_price, "EUR").unwrap_or(0) * l.quantity as i64)
+                .map(|l| {
+                    crate::desk::orders::to_minor_units(&l.unit_price, "EUR").unwrap_or(0)
+                        * l.quantity as i64
+                })
                 .sum();
             orders.push(OrderInput {
                 source: "demo-shop".into(),
                 external_id: format!("demo-{c}-{n}"),
                 number: Some(format!("SB-{}", 10_400 + c * 10 + n)),
-                status: if n == 0 && c == 2 { "cancelled" } else if n == 0 { "processing" } else { "delivered" }.into(),
+                status: if n == 0 && c == 2 {
+                    "cancelled"
+                } else if n == 0 {
+                    "processing"
+                } else {
+                    "delivered"
+                }
+                .into(),
                 currency: "EUR".into(),
                 total: json!(format!("{}.{:02}", total_cents / 100, total_cents % 100)),
                 placed_at: placed,
@@ -119,26 +170,56 @@ pub async fn load(desk: &Desk) -> Result<String, Error> {
 
     // Conversations on several channels.
     let conversations: &[(usize, Channel, IdentityKind, &str, &[&str])] = &[
-        (0, Channel::Email, IdentityKind::Email, "Espresso machine leaking", &[
-            "Hello, my Barista 240 from last month is leaking water under the drip tray. What can I do?",
-            "I tried descaling as you suggested, it still leaks. Can I send it in?",
-        ]),
-        (1, Channel::Whatsapp, IdentityKind::Phone, "", &[
-            "Hi, we ordered 6 cappuccino cup sets for the office, only 5 arrived.",
-        ]),
-        (2, Channel::Chat, IdentityKind::Visitor, "", &[
-            "Buongiorno! Do you ship the grinder to Italy?",
-            "And how long does it take?",
-        ]),
-        (3, Channel::Sms, IdentityKind::Phone, "", &[
-            "Order SB-10430 still not delivered, tracking hasn't moved for a week.",
-        ]),
-        (4, Channel::Telegram, IdentityKind::Telegram, "", &[
-            "Die Bohnen sind super, danke! Gibt es die Hausmischung auch entkoffeiniert?",
-        ]),
-        (5, Channel::Api, IdentityKind::Email, "Invoice address change", &[
-            "Please change the invoice address of our last order to Weber Bau GmbH, Lagerstraße 4.",
-        ]),
+        (
+            0,
+            Channel::Email,
+            IdentityKind::Email,
+            "Espresso machine leaking",
+            &[
+                "Hello, my Barista 240 from last month is leaking water under the drip tray. What can I do?",
+                "I tried descaling as you suggested, it still leaks. Can I send it in?",
+            ],
+        ),
+        (
+            1,
+            Channel::Whatsapp,
+            IdentityKind::Phone,
+            "",
+            &["Hi, we ordered 6 cappuccino cup sets for the office, only 5 arrived."],
+        ),
+        (
+            2,
+            Channel::Chat,
+            IdentityKind::Visitor,
+            "",
+            &[
+                "Buongiorno! Do you ship the grinder to Italy?",
+                "And how long does it take?",
+            ],
+        ),
+        (
+            3,
+            Channel::Sms,
+            IdentityKind::Phone,
+            "",
+            &["Order SB-10430 still not delivered, tracking hasn't moved for a week."],
+        ),
+        (
+            4,
+            Channel::Telegram,
+            IdentityKind::Telegram,
+            "",
+            &["Die Bohnen sind super, danke! Gibt es die Hausmischung auch entkoffeiniert?"],
+        ),
+        (
+            5,
+            Channel::Api,
+            IdentityKind::Email,
+            "Invoice address change",
+            &[
+                "Please change the invoice address of our last order to Weber Bau GmbH, Lagerstraße 4.",
+            ],
+        ),
     ];
     let mut tickets = Vec::new();
     for (i, (c, channel, kind, subject, texts)) in conversations.iter().enumerate() {
@@ -152,7 +233,8 @@ pub async fn load(desk: &Desk) -> Result<String, Error> {
         let claim = IdentityClaim::new(*kind, value);
         let mut outcome = None;
         for (k, text) in texts.iter().enumerate() {
-            let mut inbound = Inbound::text(*channel, format!("demo-{i}-{k}"), claim.clone(), *text);
+            let mut inbound =
+                Inbound::text(*channel, format!("demo-{i}-{k}"), claim.clone(), *text);
             inbound.name = Some(customer.name.into());
             inbound.subject = (!subject.is_empty()).then(|| subject.to_string());
             if let Some(o) = &outcome {
@@ -162,7 +244,13 @@ pub async fn load(desk: &Desk) -> Result<String, Error> {
             let o = desk.ingest(&inbound).await?;
             // Identities of other kinds the customer is known by, so the panel shows them.
             if *kind != IdentityKind::Email {
-                let _ = desk.add_identity(o.contact_id, &IdentityClaim::new(IdentityKind::Email, customer.email)).await;
+                let _ = desk
+                    .add_identity(
+                        o.contact_id,
+                        &IdentityClaim::new(IdentityKind::Email, customer.email),
+                        Actor::System,
+                    )
+                    .await;
             }
             outcome = Some(o);
         }
@@ -176,26 +264,68 @@ pub async fn load(desk: &Desk) -> Result<String, Error> {
         let detail = desk.ticket_detail(first.ticket_id).await?;
         if !detail.messages.iter().any(|m| m.message.direction == "out") {
             let sam = Actor::Agent(agent_ids[0]);
-            desk.assign(first.ticket_id, sam, &Assignment { agent_id: Some(Some(agent_ids[0])), team_id: Some(Some(team_id)) }).await?;
-            desk.note(first.ticket_id, sam, "Second leak report for this batch this week; asked the workshop.").await?;
+            desk.assign(
+                first.ticket_id,
+                sam,
+                &Assignment {
+                    agent_id: Some(Some(agent_ids[0])),
+                    team_id: Some(Some(team_id)),
+                },
+            )
+            .await?;
+            desk.note(
+                first.ticket_id,
+                sam,
+                "Second leak report for this batch this week; asked the workshop.",
+            )
+            .await?;
             desk.reply(first.ticket_id, sam, &ReplyInput {
                 text: "Sorry about that! Please send it in with the prepaid label we just emailed you; we repair it within 5 working days.".into(),
                 html: None,
                 status: Some(Status::Pending),
             })
             .await?;
-            desk.update_ticket(first.ticket_id, sam, &TicketUpdate { priority: Some(Priority::High), kind: Some(TicketKind::Problem), ..Default::default() }).await?;
+            desk.update_ticket(
+                first.ticket_id,
+                sam,
+                &TicketUpdate {
+                    priority: Some(Priority::High),
+                    kind: Some(TicketKind::Problem),
+                    ..Default::default()
+                },
+            )
+            .await?;
             if let Some(cups) = tickets.get(1) {
-                desk.update_ticket(cups.ticket_id, sam, &TicketUpdate { kind: Some(TicketKind::Complaint), ..Default::default() }).await?;
+                desk.update_ticket(
+                    cups.ticket_id,
+                    sam,
+                    &TicketUpdate {
+                        kind: Some(TicketKind::Complaint),
+                        ..Default::default()
+                    },
+                )
+                .await?;
             }
             if let Some(praise) = tickets.get(4) {
-                desk.reply(praise.ticket_id, sam, &ReplyInput {
-                    text: "Danke! Eine entkoffeinierte Hausmischung kommt im Frühjahr.".into(),
-                    html: None,
-                    status: Some(Status::Resolved),
-                })
+                desk.reply(
+                    praise.ticket_id,
+                    sam,
+                    &ReplyInput {
+                        text: "Danke! Eine entkoffeinierte Hausmischung kommt im Frühjahr.".into(),
+                        html: None,
+                        status: Some(Status::Resolved),
+                    },
+                )
                 .await?;
-                desk.update_ticket(praise.ticket_id, sam, &TicketUpdate { kind: Some(TicketKind::Praise), ..Default::default() }).await?;
+                desk.update_ticket(
+                    praise.ticket_id,
+                    sam,
+                    &TicketUpdate {
+                        kind: Some(TicketKind::Praise),
+                        ..Default::default()
+                    },
+                )
+                .await?;
             }
         }
     }

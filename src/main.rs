@@ -11,7 +11,11 @@ use switchboard::desk::agents::NewAgent;
 use switchboard::desk::{Desk, Role};
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "Omnichannel customer-service helpdesk")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Omnichannel customer-service helpdesk"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -69,7 +73,8 @@ enum TokenCommand {
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
-    s.parse().map_err(|_| "expected agent, lead or admin".to_owned())
+    s.parse()
+        .map_err(|_| "expected agent, lead or admin".to_owned())
 }
 
 fn main() -> ExitCode {
@@ -110,33 +115,67 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => unreachable!("handled above"),
         Command::Migrate => println!("the store is up to date"),
-        Command::Agent { command: AgentCommand::Add { email, name, role } } => {
+        Command::Agent {
+            command: AgentCommand::Add { email, name, role },
+        } => {
             let password = read_password()?;
-            let (agent, generated) = desk.create_agent(NewAgent { email, name, role, password }).await?;
-            println!("added {} <{}> as {} (id {})", agent.name, agent.email, agent.role, agent.id);
+            let (agent, generated) = desk
+                .create_agent(NewAgent {
+                    email,
+                    name,
+                    role,
+                    password,
+                })
+                .await?;
+            println!(
+                "added {} <{}> as {} (id {})",
+                agent.name, agent.email, agent.role, agent.id
+            );
             if let Some(p) = generated {
                 println!("password: {p}   (shown once)");
             }
         }
-        Command::Agent { command: AgentCommand::List } => {
+        Command::Agent {
+            command: AgentCommand::List,
+        } => {
             for a in desk.list_agents().await? {
-                let state = if a.agent.active { "" } else { "  (deactivated)" };
-                println!("{:>5}  {:<6} {} <{}>{state}", a.agent.id, a.agent.role, a.agent.name, a.agent.email);
+                let state = if a.agent.active {
+                    ""
+                } else {
+                    "  (deactivated)"
+                };
+                println!(
+                    "{:>5}  {:<6} {} <{}>{state}",
+                    a.agent.id, a.agent.role, a.agent.name, a.agent.email
+                );
             }
         }
-        Command::Token { command: TokenCommand::Create { name, role } } => {
+        Command::Token {
+            command: TokenCommand::Create { name, role },
+        } => {
             let (meta, token) = desk.create_token(&name, role).await?;
             println!("token {} ({}, role {}):", meta.id, meta.name, meta.role);
             println!("{token}");
             println!("shown once; send it as `Authorization: Bearer <token>`");
         }
-        Command::Token { command: TokenCommand::List } => {
+        Command::Token {
+            command: TokenCommand::List,
+        } => {
             for t in desk.list_tokens().await? {
-                let state = if t.revoked_at.is_some() { "  (revoked)" } else { "" };
-                println!("{:>5}  {:<6} {}…  {}{state}", t.id, t.role, t.prefix, t.name);
+                let state = if t.revoked_at.is_some() {
+                    "  (revoked)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:>5}  {:<6} {}…  {}{state}",
+                    t.id, t.role, t.prefix, t.name
+                );
             }
         }
-        Command::Token { command: TokenCommand::Revoke { id } } => {
+        Command::Token {
+            command: TokenCommand::Revoke { id },
+        } => {
             desk.revoke_token(id).await?;
             println!("token {id} revoked");
         }

@@ -142,7 +142,11 @@ pub fn backoff(attempts: i32) -> Duration {
 /// Records the outcome of a claimed job. Only the claim that is still current counts:
 /// if the lease ran out and another worker claimed the row meanwhile, this outcome is
 /// dropped (returns false) and the other worker's stands.
-pub async fn finish(store: &Store, job: &Job, outcome: Result<(), JobError>) -> Result<bool, DbErr> {
+pub async fn finish(
+    store: &Store,
+    job: &Job,
+    outcome: Result<(), JobError>,
+) -> Result<bool, DbErr> {
     let tx = store.write().await?;
     let changed = match outcome {
         Ok(()) => {
@@ -159,12 +163,19 @@ pub async fn finish(store: &Store, job: &Job, outcome: Result<(), JobError>) -> 
                 JobError::Permanent(m) => (true, m),
             };
             let failed = permanent || job.attempts >= MAX_ATTEMPTS;
-            let run_after = now() + chrono::Duration::from_std(backoff(job.attempts)).expect("fits");
+            let run_after =
+                now() + chrono::Duration::from_std(backoff(job.attempts)).expect("fits");
             tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, failed, "outbox job failed: {message}");
             outbox::Entity::update_many()
-                .col_expr(outbox::Column::Status, (if failed { "failed" } else { "pending" }).into())
+                .col_expr(
+                    outbox::Column::Status,
+                    (if failed { "failed" } else { "pending" }).into(),
+                )
                 .col_expr(outbox::Column::RunAfter, run_after.into())
-                .col_expr(outbox::Column::LastError, Some(truncate(&message, 2000)).into())
+                .col_expr(
+                    outbox::Column::LastError,
+                    Some(truncate(&message, 2000)).into(),
+                )
                 .filter(outbox::Column::Id.eq(job.id))
                 .filter(outbox::Column::Attempts.eq(job.attempts))
                 .exec(&*tx)
@@ -174,7 +185,10 @@ pub async fn finish(store: &Store, job: &Job, outcome: Result<(), JobError>) -> 
     };
     tx.commit().await?;
     if changed == 0 {
-        tracing::warn!(job = job.id, "outbox job outlived its lease; its outcome is dropped");
+        tracing::warn!(
+            job = job.id,
+            "outbox job outlived its lease; its outcome is dropped"
+        );
     }
     Ok(changed == 1)
 }
@@ -300,7 +314,10 @@ impl Worker {
                 // A job must end well inside its lease, or another worker would run it too.
                 let outcome = match tokio::time::timeout(JOB_TIMEOUT, handler(job.clone())).await {
                     Ok(outcome) => outcome,
-                    Err(_) => Err(JobError::Retry(format!("took longer than {} s", JOB_TIMEOUT.as_secs()))),
+                    Err(_) => Err(JobError::Retry(format!(
+                        "took longer than {} s",
+                        JOB_TIMEOUT.as_secs()
+                    ))),
                 };
                 if let Err(e) = finish(&self.store, &job, outcome).await {
                     // The lease runs out and the job is claimed again: nothing is lost.

@@ -70,7 +70,10 @@ fn foreign(from: &'static str, col: &'static str, to: &'static str) -> ForeignKe
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let tables: Vec<(TableCreateStatement, Vec<ForeignKeyCreateStatement>)> = vec![
-            (table("organization", vec![id(), s("name"), ts("created_at")]), vec![]),
+            (
+                table("organization", vec![id(), s("name"), ts("created_at")]),
+                vec![],
+            ),
             (
                 table(
                     "contact",
@@ -135,7 +138,10 @@ impl MigrationTrait for Migration {
                 ),
                 vec![foreign("order_item", "order_id", "order")],
             ),
-            (table("team", vec![id(), s("name"), ts("created_at")]), vec![]),
+            (
+                table("team", vec![id(), s("name"), ts("created_at")]),
+                vec![],
+            ),
             (
                 table(
                     "agent",

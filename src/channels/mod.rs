@@ -31,10 +31,17 @@ async fn deliver(desk: &Desk, job: &Job) -> Result<(), JobError> {
         .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
     let message = match desk.message(payload.message_id).await {
         Ok(m) => m,
-        Err(Error::NotFound { .. }) => return Err(JobError::Permanent(format!("message {} is gone", payload.message_id))),
+        Err(Error::NotFound { .. }) => {
+            return Err(JobError::Permanent(format!(
+                "message {} is gone",
+                payload.message_id
+            )));
+        }
         Err(e) => return Err(JobError::Retry(e.to_string())),
     };
-    if message.direction != Direction::Out.as_str() || message.delivery_status != DeliveryStatus::Queued.as_str() {
+    if message.direction != Direction::Out.as_str()
+        || message.delivery_status != DeliveryStatus::Queued.as_str()
+    {
         return Ok(());
     }
     let channel: Channel = message
@@ -43,7 +50,9 @@ async fn deliver(desk: &Desk, job: &Job) -> Result<(), JobError> {
         .map_err(|_| JobError::Permanent(format!("unknown channel {:?}", message.channel)))?;
     let result = match channel {
         Channel::Api => api::deliver(desk, &message).await,
-        other => Err(JobError::Retry(format!("no sender is configured for the {other} channel"))),
+        other => Err(JobError::Retry(format!(
+            "no sender is configured for the {other} channel"
+        ))),
     };
     let gives_up = match &result {
         Err(JobError::Permanent(reason)) => Some(reason),

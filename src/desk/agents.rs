@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::identity::normalize_email;
-use super::{Desk, Error, Result, Role, stored};
+use super::{Actor, Desk, Error, Result, Role, stored};
 use crate::store::now;
 use entity::{agent, api_token, session, team, team_member};
 
@@ -102,22 +102,27 @@ const HASHING_THREADS: usize = 2;
 type HashJob = Box<dyn FnOnce() + Send>;
 
 /// Runs `work` on the password-hashing threads.
-async fn on_hashing_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    static POOL: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<HashJob>>> = std::sync::OnceLock::new();
+async fn on_hashing_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    static POOL: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<HashJob>>> =
+        std::sync::OnceLock::new();
     let pool = POOL.get_or_init(|| {
         let (sender, receiver) = std::sync::mpsc::channel::<HashJob>();
         let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
         for i in 0..HASHING_THREADS {
             let receiver = receiver.clone();
-            let spawned = std::thread::Builder::new().name(format!("password-hash-{i}")).spawn(move || {
-                loop {
-                    let job = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-hash-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
                     }
-                }
-            });
+                });
             if let Err(e) = spawned {
                 tracing::error!("cannot start a password hashing thread: {e}");
             }
@@ -131,7 +136,11 @@ async fn on_hashing_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 
     pool.lock()
         .unwrap_or_else(|e| e.into_inner())
         .send(job)
-        .map_err(|_| Error::Store(sea_orm::DbErr::Custom("password hashing is not available".into())))?;
+        .map_err(|_| {
+            Error::Store(sea_orm::DbErr::Custom(
+                "password hashing is not available".into(),
+            ))
+        })?;
     result
         .await
         .map_err(|_| Error::Store(sea_orm::DbErr::Custom("password hashing failed".into())))
@@ -139,16 +148,28 @@ async fn on_hashing_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 
 
 /// Hashes a password with argon2id (slow on purpose, so off the async threads).
 pub async fn hash_password(password: String) -> Result<String> {
-    on_hashing_thread(move || Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()))
-        .await?
-        .map_err(|e| Error::Store(sea_orm::DbErr::Custom(format!("password hashing failed: {e}"))))
+    on_hashing_thread(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+    })
+    .await?
+    .map_err(|e| {
+        Error::Store(sea_orm::DbErr::Custom(format!(
+            "password hashing failed: {e}"
+        )))
+    })
 }
 
 /// Checks a password against a stored hash (constant-time inside argon2).
 pub async fn verify_password(hash: String, password: String) -> bool {
     on_hashing_thread(move || {
         PasswordHash::new(&hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -169,7 +190,10 @@ fn decoy_hash() -> &'static str {
 
 fn check_password(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD {
-        return Err(Error::invalid("password", format!("at least {MIN_PASSWORD} characters")));
+        return Err(Error::invalid(
+            "password",
+            format!("at least {MIN_PASSWORD} characters"),
+        ));
     }
     if password.len() > 1024 {
         return Err(Error::invalid("password", "at most 1024 bytes"));
@@ -260,19 +284,41 @@ impl Desk {
 
     pub async fn list_agents(&self) -> Result<Vec<AgentView>> {
         let db = self.store.db();
-        let agents = agent::Entity::find().order_by_asc(agent::Column::Name).all(db).await?;
+        let agents = agent::Entity::find()
+            .order_by_asc(agent::Column::Name)
+            .all(db)
+            .await?;
         let members = team_member::Entity::find().all(db).await?;
         Ok(agents
             .into_iter()
             .map(|a| {
-                let team_ids = members.iter().filter(|m| m.agent_id == a.id).map(|m| m.team_id).collect();
+                let team_ids = members
+                    .iter()
+                    .filter(|m| m.agent_id == a.id)
+                    .map(|m| m.team_id)
+                    .collect();
                 AgentView { agent: a, team_ids }
             })
             .collect())
     }
 
     /// Changes an agent; deactivating one or changing the password ends their sessions.
-    pub async fn update_agent(&self, id: i64, change: AgentUpdate) -> Result<AgentView> {
+    /// Admins cannot demote or deactivate themselves, so a desk never loses its last admin
+    /// by accident.
+    pub async fn update_agent(
+        &self,
+        id: i64,
+        change: AgentUpdate,
+        actor: Actor,
+    ) -> Result<AgentView> {
+        if actor.agent_id() == Some(id)
+            && (change.active == Some(false) || change.role.is_some_and(|r| r != Role::Admin))
+        {
+            return Err(Error::invalid(
+                "role",
+                "admins cannot demote or deactivate themselves",
+            ));
+        }
         let hash = match &change.password {
             Some(p) => {
                 check_password(p)?;
@@ -319,10 +365,12 @@ impl Desk {
     /// Checks an email and password; the same work is done for unknown accounts.
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<Option<agent::Model>> {
         let found = match normalize_email(email) {
-            Ok(email) => agent::Entity::find()
-                .filter(agent::Column::Email.eq(email))
-                .one(self.store.db())
-                .await?,
+            Ok(email) => {
+                agent::Entity::find()
+                    .filter(agent::Column::Email.eq(email))
+                    .one(self.store.db())
+                    .await?
+            }
             Err(_) => None,
         };
         let hash = found
@@ -338,7 +386,8 @@ impl Desk {
         let token = random_secret(32);
         let csrf_token = random_secret(32);
         let at = now();
-        let expires_at = at + chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::hours(12));
+        let expires_at =
+            at + chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::hours(12));
         let tx = self.store.write().await?;
         session::ActiveModel {
             token_hash: Set(secret_hash(&token)),
@@ -420,7 +469,10 @@ impl Desk {
         if s.expires_at <= now() {
             return Ok(false);
         }
-        Ok(agent::Entity::find_by_id(s.agent_id).one(db).await?.is_some_and(|a| a.active))
+        Ok(agent::Entity::find_by_id(s.agent_id)
+            .one(db)
+            .await?
+            .is_some_and(|a| a.active))
     }
 
     /// Signs a session out; its live connections close at once.
@@ -469,7 +521,9 @@ impl Desk {
             return Ok(None);
         }
         let at = now();
-        if t.last_used_at.is_none_or(|u| at - u > chrono::Duration::minutes(1)) {
+        if t.last_used_at
+            .is_none_or(|u| at - u > chrono::Duration::minutes(1))
+        {
             let tx = self.store.write().await?;
             api_token::Entity::update_many()
                 .col_expr(api_token::Column::LastUsedAt, Some(at).into())
@@ -514,7 +568,12 @@ impl Desk {
     pub async fn create_team(&self, name: &str) -> Result<TeamView> {
         let name = check_name("name", name)?;
         let tx = self.store.write().await?;
-        if team::Entity::find().filter(team::Column::Name.eq(name.as_str())).one(&*tx).await?.is_some() {
+        if team::Entity::find()
+            .filter(team::Column::Name.eq(name.as_str()))
+            .one(&*tx)
+            .await?
+            .is_some()
+        {
             return Err(Error::Conflict {
                 code: "team_exists",
                 message: format!("a team named {name:?} exists"),
@@ -528,17 +587,27 @@ impl Desk {
         .insert(&*tx)
         .await?;
         tx.commit().await?;
-        Ok(TeamView { team: t, agent_ids: vec![] })
+        Ok(TeamView {
+            team: t,
+            agent_ids: vec![],
+        })
     }
 
     pub async fn list_teams(&self) -> Result<Vec<TeamView>> {
         let db = self.store.db();
-        let teams = team::Entity::find().order_by_asc(team::Column::Name).all(db).await?;
+        let teams = team::Entity::find()
+            .order_by_asc(team::Column::Name)
+            .all(db)
+            .await?;
         let members = team_member::Entity::find().all(db).await?;
         Ok(teams
             .into_iter()
             .map(|t| {
-                let agent_ids = members.iter().filter(|m| m.team_id == t.id).map(|m| m.agent_id).collect();
+                let agent_ids = members
+                    .iter()
+                    .filter(|m| m.team_id == t.id)
+                    .map(|m| m.agent_id)
+                    .collect();
                 TeamView { team: t, agent_ids }
             })
             .collect())
@@ -550,10 +619,16 @@ impl Desk {
         if team::Entity::find_by_id(team_id).one(&*tx).await?.is_none() {
             return Err(Error::not_found("team", team_id));
         }
-        if agent::Entity::find_by_id(agent_id).one(&*tx).await?.is_none() {
+        if agent::Entity::find_by_id(agent_id)
+            .one(&*tx)
+            .await?
+            .is_none()
+        {
             return Err(Error::invalid("agent_id", format!("no agent {agent_id}")));
         }
-        let existing = team_member::Entity::find_by_id((team_id, agent_id)).one(&*tx).await?;
+        let existing = team_member::Entity::find_by_id((team_id, agent_id))
+            .one(&*tx)
+            .await?;
         match (existing.is_some(), member) {
             (false, true) => {
                 team_member::ActiveModel {
@@ -564,7 +639,9 @@ impl Desk {
                 .await?;
             }
             (true, false) => {
-                team_member::Entity::delete_by_id((team_id, agent_id)).exec(&*tx).await?;
+                team_member::Entity::delete_by_id((team_id, agent_id))
+                    .exec(&*tx)
+                    .await?;
             }
             _ => {}
         }

@@ -193,7 +193,12 @@ impl Desk {
     }
 
     /// Finds or creates an organization by exact name.
-    pub(crate) async fn organization_named(&self, tx: &WriteTx, name: &str, at: DateTime<Utc>) -> Result<i64> {
+    pub(crate) async fn organization_named(
+        &self,
+        tx: &WriteTx,
+        name: &str,
+        at: DateTime<Utc>,
+    ) -> Result<i64> {
         if name.len() > 200 {
             return Err(Error::invalid("organization", "longer than 200 bytes"));
         }
@@ -215,9 +220,22 @@ impl Desk {
         .id)
     }
 
-    /// Attaches an identity to a contact. An identity that belongs to another contact is
-    /// a conflict: the agent merges the two contacts instead.
-    pub async fn add_identity(&self, contact_id: i64, claim: &IdentityClaim) -> Result<entity::identity::Model> {
+    /// Attaches an identity to a contact. An identity an agent adds is verified (they
+    /// talked to the customer). An identity that belongs to another contact is a
+    /// conflict: the agent merges the two contacts instead.
+    pub async fn add_identity(
+        &self,
+        contact_id: i64,
+        claim: &IdentityClaim,
+        actor: Actor,
+    ) -> Result<entity::identity::Model> {
+        let vouched;
+        let claim = if matches!(actor, Actor::Agent(_)) && !claim.verified {
+            vouched = claim.clone().verified();
+            &vouched
+        } else {
+            claim
+        };
         let value = claim.normalized(self.rules.default_region)?;
         let tx = self.store.write().await?;
         let c = live_contact(&tx, contact_id).await?;
@@ -226,7 +244,10 @@ impl Desk {
             Some(i) if i.contact_id != c.id => {
                 return Err(Error::Conflict {
                     code: "identity_taken",
-                    message: format!("{}:{} belongs to contact {}; merge the contacts instead", claim.kind, value, i.contact_id),
+                    message: format!(
+                        "{}:{} belongs to contact {}; merge the contacts instead",
+                        claim.kind, value, i.contact_id
+                    ),
                 });
             }
             Some(i) if claim.verified => identity::mark_verified(&*tx, i).await?,
@@ -240,9 +261,17 @@ impl Desk {
     /// Merges `source` into `target`: identities, tickets, orders and messages move to the
     /// target, which keeps its own name and organization (taking the source's where it
     /// has none); the source remains as a pointer to the target.
-    pub async fn merge_contacts(&self, target_id: i64, source_id: i64, actor: Actor) -> Result<contact::Model> {
+    pub async fn merge_contacts(
+        &self,
+        target_id: i64,
+        source_id: i64,
+        actor: Actor,
+    ) -> Result<contact::Model> {
         if target_id == source_id {
-            return Err(Error::invalid("contact_id", "cannot merge a contact into itself"));
+            return Err(Error::invalid(
+                "contact_id",
+                "cannot merge a contact into itself",
+            ));
         }
         let at = now();
         let tx = self.store.write().await?;
@@ -285,8 +314,21 @@ impl Desk {
             .exec(&*tx)
             .await?;
         for ticket_id in &moved {
-            record(&*tx, *ticket_id, actor, "contact_merged", json!({"from": source.id, "to": target.id}), at).await?;
-            crate::outbox::enqueue(&*tx, crate::outbox::kind::INDEX, json!({"ticket_id": ticket_id})).await?;
+            record(
+                &*tx,
+                *ticket_id,
+                actor,
+                "contact_merged",
+                json!({"from": source.id, "to": target.id}),
+                at,
+            )
+            .await?;
+            crate::outbox::enqueue(
+                &*tx,
+                crate::outbox::kind::INDEX,
+                json!({"ticket_id": ticket_id}),
+            )
+            .await?;
         }
         // Contacts merged into the source earlier now point at the survivor.
         contact::Entity::update_many()

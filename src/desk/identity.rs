@@ -108,7 +108,11 @@ impl IdentityClaim {
 }
 
 /// The stored form of an identity value of the given kind.
-pub fn normalize(kind: IdentityKind, value: &str, region: phonenumber::country::Id) -> Result<String> {
+pub fn normalize(
+    kind: IdentityKind,
+    value: &str,
+    region: phonenumber::country::Id,
+) -> Result<String> {
     match kind {
         IdentityKind::Email => normalize_email(value),
         IdentityKind::Phone => normalize_phone(value, region),
@@ -117,7 +121,11 @@ pub fn normalize(kind: IdentityKind, value: &str, region: phonenumber::country::
 }
 
 /// The stored identity with this kind and (normalized) value.
-pub(crate) async fn find<C: ConnectionTrait>(db: &C, kind: IdentityKind, value: &str) -> Result<Option<identity::Model>> {
+pub(crate) async fn find<C: ConnectionTrait>(
+    db: &C,
+    kind: IdentityKind,
+    value: &str,
+) -> Result<Option<identity::Model>> {
     Ok(identity::Entity::find()
         .filter(identity::Column::Kind.eq(kind.as_str()))
         .filter(identity::Column::Value.eq(value))
@@ -147,7 +155,10 @@ pub(crate) async fn insert<C: ConnectionTrait>(
 }
 
 /// Records that something we trust vouched for an identity.
-pub(crate) async fn mark_verified<C: ConnectionTrait>(db: &C, found: identity::Model) -> Result<identity::Model> {
+pub(crate) async fn mark_verified<C: ConnectionTrait>(
+    db: &C,
+    found: identity::Model,
+) -> Result<identity::Model> {
     if found.verified {
         return Ok(found);
     }
@@ -167,21 +178,43 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_checked() {
-        assert_eq!(normalize_email(" Anna@Example.COM ").unwrap(), "anna@example.com");
-        for bad in ["", "anna", "@x.de", "anna@", "an na@x.de", "a@x..de", "<a@x.de>"] {
+        assert_eq!(
+            normalize_email(" Anna@Example.COM ").unwrap(),
+            "anna@example.com"
+        );
+        for bad in [
+            "",
+            "anna",
+            "@x.de",
+            "anna@",
+            "an na@x.de",
+            "a@x..de",
+            "<a@x.de>",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn phones_become_e164_from_any_format() {
-        for raw in ["+49 30 1234567", "030 1234567", "0049 (30) 123-4567", "+49301234567"] {
-            assert_eq!(normalize_phone(raw, Id::DE).unwrap(), "+49301234567", "{raw}");
+        for raw in [
+            "+49 30 1234567",
+            "030 1234567",
+            "0049 (30) 123-4567",
+            "+49301234567",
+        ] {
+            assert_eq!(
+                normalize_phone(raw, Id::DE).unwrap(),
+                "+49301234567",
+                "{raw}"
+            );
         }
-        assert_eq!(normalize_phone("(202) 555-0143", Id::US).unwrap(), "+12025550143");
+        assert_eq!(
+            normalize_phone("(202) 555-0143", Id::US).unwrap(),
+            "+12025550143"
+        );
         for bad in ["", "12", "hello", "+49 30", "+999 123456789"] {
             assert!(normalize_phone(bad, Id::DE).is_err(), "{bad:?} accepted");
         }
     }
 }
-

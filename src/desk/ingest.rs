@@ -53,7 +53,12 @@ pub struct Inbound {
 
 impl Inbound {
     /// A plain text message from `identity` on `channel`.
-    pub fn text(channel: Channel, external_id: impl Into<String>, identity: IdentityClaim, text: impl Into<String>) -> Inbound {
+    pub fn text(
+        channel: Channel,
+        external_id: impl Into<String>,
+        identity: IdentityClaim,
+        text: impl Into<String>,
+    ) -> Inbound {
         Inbound {
             channel,
             external_id: external_id.into(),
@@ -121,7 +126,11 @@ impl Desk {
         // SQLite has one writer: ingests queue up, and whoever gets the writer's turn
         // commits everyone waiting in one transaction (group commit).
         let (done, mut result) = oneshot::channel();
-        self.ingest_queue.push(Pending { inbound: inbound.clone(), checked, done });
+        self.ingest_queue.push(Pending {
+            inbound: inbound.clone(),
+            checked,
+            done,
+        });
         loop {
             tokio::select! {
                 biased;
@@ -169,8 +178,14 @@ impl Desk {
     }
 
     /// Splits off messages already stored (or twice in this batch): one query.
-    async fn split_replays(&self, batch: Vec<Pending>) -> std::result::Result<(Vec<Pending>, Vec<Pending>), (Vec<Pending>, DbErr)> {
-        let ids: Vec<String> = batch.iter().map(|p| p.inbound.external_id.clone()).collect();
+    async fn split_replays(
+        &self,
+        batch: Vec<Pending>,
+    ) -> std::result::Result<(Vec<Pending>, Vec<Pending>), (Vec<Pending>, DbErr)> {
+        let ids: Vec<String> = batch
+            .iter()
+            .map(|p| p.inbound.external_id.clone())
+            .collect();
         let stored = match message::Entity::find()
             .select_only()
             .column(message::Column::Channel)
@@ -183,12 +198,17 @@ impl Desk {
             Ok(rows) => rows,
             Err(e) => return Err((batch, e)),
         };
-        let stored: std::collections::HashSet<(String, String)> =
-            stored.into_iter().filter_map(|(c, e)| e.map(|e| (c, e))).collect();
+        let stored: std::collections::HashSet<(String, String)> = stored
+            .into_iter()
+            .filter_map(|(c, e)| e.map(|e| (c, e)))
+            .collect();
         let mut seen = std::collections::HashSet::new();
         let (mut fresh, mut later) = (Vec::new(), Vec::new());
         for p in batch {
-            let key = (p.inbound.channel.as_str().to_owned(), p.inbound.external_id.clone());
+            let key = (
+                p.inbound.channel.as_str().to_owned(),
+                p.inbound.external_id.clone(),
+            );
             if stored.contains(&key) || !seen.insert(key) {
                 later.push(p);
             } else {
@@ -207,11 +227,18 @@ impl Desk {
             let mut stored = Vec::with_capacity(batch.len());
             let mut rows = Deferred::default();
             for p in &batch {
-                stored.push(self.ingest_in(&tx, &p.inbound, &p.checked, Some(&mut rows)).await?);
+                stored.push(
+                    self.ingest_in(&tx, &p.inbound, &p.checked, Some(&mut rows))
+                        .await?,
+                );
             }
             if !rows.events.is_empty() {
-                ticket_event::Entity::insert_many(rows.events).exec(&*tx).await?;
-                entity::outbox::Entity::insert_many(rows.outbox).exec(&*tx).await?;
+                ticket_event::Entity::insert_many(rows.events)
+                    .exec(&*tx)
+                    .await?;
+                entity::outbox::Entity::insert_many(rows.outbox)
+                    .exec(&*tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok::<_, Error>(stored)
@@ -277,10 +304,16 @@ impl Desk {
             return Err(Error::invalid("external_id", "must not be empty"));
         }
         if inbound.external_id.len() > MAX_EXTERNAL_ID {
-            return Err(Error::invalid("external_id", format!("longer than {MAX_EXTERNAL_ID} bytes")));
+            return Err(Error::invalid(
+                "external_id",
+                format!("longer than {MAX_EXTERNAL_ID} bytes"),
+            ));
         }
         if inbound.text.len() > MAX_TEXT {
-            return Err(Error::invalid("text", format!("longer than {MAX_TEXT} bytes")));
+            return Err(Error::invalid(
+                "text",
+                format!("longer than {MAX_TEXT} bytes"),
+            ));
         }
         for (field, value) in [
             ("external_id", Some(&inbound.external_id)),
@@ -297,7 +330,10 @@ impl Desk {
             check_storable("attachments.filename", &a.filename)?;
             check_storable("attachments.content_type", &a.content_type)?;
         }
-        if inbound.text.trim().is_empty() && inbound.attachments.is_empty() && inbound.html.is_none() {
+        if inbound.text.trim().is_empty()
+            && inbound.attachments.is_empty()
+            && inbound.html.is_none()
+        {
             return Err(Error::invalid("text", "must not be empty"));
         }
         if let Some(html) = &inbound.html
@@ -331,7 +367,11 @@ impl Desk {
         })
     }
 
-    async fn find_ingested<C: ConnectionTrait>(&self, db: &C, inbound: &Inbound) -> Result<Option<IngestOutcome>> {
+    async fn find_ingested<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        inbound: &Inbound,
+    ) -> Result<Option<IngestOutcome>> {
         let Some(m) = message::Entity::find()
             .filter(message::Column::Channel.eq(inbound.channel.as_str()))
             .filter(message::Column::ExternalId.eq(inbound.external_id.as_str()))
@@ -367,14 +407,22 @@ impl Desk {
     ) -> Result<(IngestOutcome, ticket::Model, message::Model)> {
         let at = now();
         let contact = self
-            .resolve_contact(tx, &inbound.identity, &checked.identity_value, checked.name.as_deref(), at)
+            .resolve_contact(
+                tx,
+                &inbound.identity,
+                &checked.identity_value,
+                checked.name.as_deref(),
+                at,
+            )
             .await?;
 
         let (ticket, new_ticket, reopened) = match self.thread(tx, inbound, &contact, at).await? {
             Threading::Existing(t) => (t, false, false),
             Threading::Reopen(t) => (t, false, true),
             Threading::New { previous } => {
-                let t = self.open_ticket(tx, inbound, contact.id, previous, at).await?;
+                let t = self
+                    .open_ticket(tx, inbound, contact.id, previous, at)
+                    .await?;
                 (t, true, false)
             }
         };
@@ -431,7 +479,15 @@ impl Desk {
 
         let actor = Actor::Contact(contact.id);
         if reopened {
-            record(&**tx, ticket.id, actor, "reopened", json!({"from": status, "message_id": m.id}), at).await?;
+            record(
+                &**tx,
+                ticket.id,
+                actor,
+                "reopened",
+                json!({"from": status, "message_id": m.id}),
+                at,
+            )
+            .await?;
         }
         let kind = if new_ticket { "created" } else { "message" };
         let event = json!({"message_id": m.id, "channel": inbound.channel});
@@ -451,11 +507,20 @@ impl Desk {
                 outbox::kind::INDEX.into(),
                 json!({"ticket_id": ticket.id}).into(),
             ];
-            tx.execute_raw(Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, values)).await?;
+            tx.execute_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                sql,
+                values,
+            ))
+            .await?;
         } else if let Some(rows) = deferred {
             // A SQLite batch writes all its history entries and outbox rows at the end.
-            rows.events.push(event_row(ticket.id, actor, kind, event, at));
-            rows.outbox.push(outbox::row(outbox::kind::INDEX, json!({"ticket_id": ticket.id})));
+            rows.events
+                .push(event_row(ticket.id, actor, kind, event, at));
+            rows.outbox.push(outbox::row(
+                outbox::kind::INDEX,
+                json!({"ticket_id": ticket.id}),
+            ));
         } else {
             record(&**tx, ticket.id, actor, kind, event, at).await?;
             outbox::enqueue(&**tx, outbox::kind::INDEX, json!({"ticket_id": ticket.id})).await?;
@@ -493,7 +558,11 @@ impl Desk {
             if pg { " FOR UPDATE OF c" } else { "" },
         );
         let row = tx
-            .query_one_raw(Statement::from_sql_and_values(backend, sql, [claim.kind.as_str().into(), value.into()]))
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [claim.kind.as_str().into(), value.into()],
+            ))
             .await?;
         if let Some(row) = row {
             let id: i64 = row.try_get("", "id")?;
@@ -511,7 +580,11 @@ impl Desk {
                 .update(&**tx)
                 .await?;
             }
-            let mut resolved = Resolved { id, name: stored_name, new: false };
+            let mut resolved = Resolved {
+                id,
+                name: stored_name,
+                new: false,
+            };
             if resolved.name.is_none()
                 && let Some(name) = name
             {
@@ -540,24 +613,36 @@ impl Desk {
         .insert(&**tx)
         .await?;
         identity::insert(&**tx, c.id, claim.kind, value, claim.verified, at).await?;
-        Ok(Resolved { id: c.id, name: c.name, new: true })
+        Ok(Resolved {
+            id: c.id,
+            name: c.name,
+            new: true,
+        })
     }
 
     /// Applies the threading rules: an explicit reference, else (on conversational
     /// channels) the contact's active ticket on this channel, else a new ticket. A
     /// resolved or closed match reopens within the reopen window; after it, the new
     /// ticket links to the old one.
-    async fn thread(&self, tx: &WriteTx, inbound: &Inbound, contact: &Resolved, at: DateTime<Utc>) -> Result<Threading> {
+    async fn thread(
+        &self,
+        tx: &WriteTx,
+        inbound: &Inbound,
+        contact: &Resolved,
+        at: DateTime<Utc>,
+    ) -> Result<Threading> {
         let db = &**tx;
         let contact_id = contact.id;
         let mut candidate = match &inbound.thread {
             // A contact created just now owns no ticket yet.
             Some(ThreadRef::Ticket(_)) if contact.new => None,
-            Some(ThreadRef::Ticket(number)) => ticket::Entity::find()
-                .filter(ticket::Column::Number.eq(*number))
-                .filter(ticket::Column::ContactId.eq(contact_id))
-                .one(db)
-                .await?,
+            Some(ThreadRef::Ticket(number)) => {
+                ticket::Entity::find()
+                    .filter(ticket::Column::Number.eq(*number))
+                    .filter(ticket::Column::ContactId.eq(contact_id))
+                    .one(db)
+                    .await?
+            }
             Some(ThreadRef::Messages(ids)) if !ids.is_empty() => {
                 let ids: Vec<&str> = ids.iter().take(100).map(String::as_str).collect();
                 let referenced = message::Entity::find()
@@ -584,7 +669,11 @@ impl Desk {
                 .one(db)
                 .await?;
             if candidate.is_none() {
-                candidate = mine.order_by_desc(ticket::Column::Id).limit(1).one(db).await?;
+                candidate = mine
+                    .order_by_desc(ticket::Column::Id)
+                    .limit(1)
+                    .one(db)
+                    .await?;
             }
         }
         let Some(t) = candidate else {
@@ -593,12 +682,15 @@ impl Desk {
         if stored::<Status>(&t.status)?.is_active() {
             return Ok(Threading::Existing(t));
         }
-        let window = chrono::Duration::from_std(self.rules.reopen_window).unwrap_or(chrono::Duration::MAX);
+        let window =
+            chrono::Duration::from_std(self.rules.reopen_window).unwrap_or(chrono::Duration::MAX);
         let resolved_at = t.resolved_at.unwrap_or(t.updated_at);
         if at - resolved_at <= window {
             Ok(Threading::Reopen(t))
         } else {
-            Ok(Threading::New { previous: Some(t.id) })
+            Ok(Threading::New {
+                previous: Some(t.id),
+            })
         }
     }
 
@@ -664,7 +756,10 @@ pub(crate) struct IngestQueue {
 
 impl IngestQueue {
     fn push(&self, p: Pending) {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(p);
     }
 
     fn take(&self, max: usize) -> Vec<Pending> {
@@ -700,7 +795,11 @@ enum Threading {
 
 /// A subject for channels without one: the first line of the text, shortened.
 fn subject_from_text(text: &str) -> String {
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
     let mut subject: String = line.chars().take(80).collect();
     if line.chars().count() > 80 {
         subject.push('…');
@@ -727,12 +826,20 @@ pub(crate) async fn record<C: ConnectionTrait>(
     data: serde_json::Value,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    event_row(ticket_id, actor, kind, data, at).insert(db).await?;
+    event_row(ticket_id, actor, kind, data, at)
+        .insert(db)
+        .await?;
     Ok(())
 }
 
 /// One entry of a ticket's history, not yet written.
-fn event_row(ticket_id: i64, actor: Actor, kind: &str, data: serde_json::Value, at: DateTime<Utc>) -> ticket_event::ActiveModel {
+fn event_row(
+    ticket_id: i64,
+    actor: Actor,
+    kind: &str,
+    data: serde_json::Value,
+    at: DateTime<Utc>,
+) -> ticket_event::ActiveModel {
     ticket_event::ActiveModel {
         ticket_id: Set(ticket_id),
         actor_kind: Set(actor.kind().into()),

@@ -1,13 +1,15 @@
 //! Orders from the shop: bulk upsert keyed by (source, external id), matched to contacts
 //! by identity, so the agent sees what the customer bought.
 
-use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
-use serde::{Deserialize, Serialize};
 use super::identity::{self, IdentityClaim, IdentityKind};
 use super::{Desk, Error, Result};
 use crate::store::{WriteTx, is_conflict, now};
+use chrono::{DateTime, Utc};
 use entity::{contact, order, order_item};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde::{Deserialize, Serialize};
 
 /// Most orders accepted in one request.
 pub const MAX_BATCH: usize = 1000;
@@ -94,14 +96,19 @@ impl Desk {
             return Err(Error::invalid("orders", "must not be empty"));
         }
         if orders.len() > MAX_BATCH {
-            return Err(Error::invalid("orders", format!("at most {MAX_BATCH} per request")));
+            return Err(Error::invalid(
+                "orders",
+                format!("at most {MAX_BATCH} per request"),
+            ));
         }
         let checked = orders
             .into_iter()
             .enumerate()
             .map(|(i, o)| {
                 self.check_order(o).map_err(|e| match e {
-                    Error::Invalid { field, message } => Error::invalid(format!("orders[{i}].{field}"), message),
+                    Error::Invalid { field, message } => {
+                        Error::invalid(format!("orders[{i}].{field}"), message)
+                    }
                     other => other,
                 })
             })
@@ -131,22 +138,34 @@ impl Desk {
     }
 
     fn check_order(&self, o: OrderInput) -> Result<CheckedOrder> {
-        for (field, value, max) in [("source", &o.source, 100), ("external_id", &o.external_id, 200), ("status", &o.status, 50)] {
+        for (field, value, max) in [
+            ("source", &o.source, 100),
+            ("external_id", &o.external_id, 200),
+            ("status", &o.status, 50),
+        ] {
             if value.trim().is_empty() || value.len() > max {
                 return Err(Error::invalid(field, format!("must be 1–{max} bytes")));
             }
             super::check_storable(field, value)?;
         }
-        for (field, value) in [("number", o.number.as_ref()), ("customer.name", o.customer.name.as_ref()), ("customer.company", o.customer.company.as_ref())] {
+        for (field, value) in [
+            ("number", o.number.as_ref()),
+            ("customer.name", o.customer.name.as_ref()),
+            ("customer.company", o.customer.company.as_ref()),
+        ] {
             if let Some(value) = value {
                 super::check_storable(field, value)?;
             }
         }
         let currency = o.currency.trim().to_uppercase();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(Error::invalid("currency", "expected an ISO 4217 code such as EUR"));
+            return Err(Error::invalid(
+                "currency",
+                "expected an ISO 4217 code such as EUR",
+            ));
         }
-        let total_cents = to_minor_units(&o.total, &currency).map_err(|m| Error::invalid("total", m))?;
+        let total_cents =
+            to_minor_units(&o.total, &currency).map_err(|m| Error::invalid("total", m))?;
         let number = o.number.clone().unwrap_or_else(|| o.external_id.clone());
         if number.len() > 100 {
             return Err(Error::invalid("number", "longer than 100 bytes"));
@@ -157,17 +176,29 @@ impl Desk {
         let mut items = Vec::with_capacity(o.items.len());
         for (i, item) in o.items.iter().enumerate() {
             if item.name.trim().is_empty() || item.name.len() > 500 {
-                return Err(Error::invalid(format!("items[{i}].name"), "must be 1–500 bytes"));
+                return Err(Error::invalid(
+                    format!("items[{i}].name"),
+                    "must be 1–500 bytes",
+                ));
             }
             super::check_storable(&format!("items[{i}].name"), &item.name)?;
             if let Some(sku) = &item.sku {
                 super::check_storable(&format!("items[{i}].sku"), sku)?;
             }
             if item.quantity < 0 {
-                return Err(Error::invalid(format!("items[{i}].quantity"), "must not be negative"));
+                return Err(Error::invalid(
+                    format!("items[{i}].quantity"),
+                    "must not be negative",
+                ));
             }
-            let price = to_minor_units(&item.unit_price, &currency).map_err(|m| Error::invalid(format!("items[{i}].unit_price"), m))?;
-            items.push((item.sku.clone().filter(|s| !s.is_empty()), item.name.trim().to_owned(), item.quantity, price));
+            let price = to_minor_units(&item.unit_price, &currency)
+                .map_err(|m| Error::invalid(format!("items[{i}].unit_price"), m))?;
+            items.push((
+                item.sku.clone().filter(|s| !s.is_empty()),
+                item.name.trim().to_owned(),
+                item.quantity,
+                price,
+            ));
         }
         let c = &o.customer;
         let mut identities = Vec::new();
@@ -178,7 +209,13 @@ impl Desk {
             identities.push(IdentityClaim::new(IdentityKind::Phone, phone).verified());
         }
         if let Some(id) = c.id.as_deref().filter(|i| !i.trim().is_empty()) {
-            identities.push(IdentityClaim::new(IdentityKind::Shop, format!("{}:{}", o.source.trim(), id.trim())).verified());
+            identities.push(
+                IdentityClaim::new(
+                    IdentityKind::Shop,
+                    format!("{}:{}", o.source.trim(), id.trim()),
+                )
+                .verified(),
+            );
         }
         if identities.is_empty() {
             return Err(Error::invalid("customer", "needs an email, phone or id"));
@@ -186,10 +223,14 @@ impl Desk {
         let normalized = identities
             .iter()
             .map(|claim| {
-                claim.normalized(self.rules.default_region).map_err(|e| match e {
-                    Error::Invalid { field, message } => Error::invalid(format!("customer.{field}"), message),
-                    other => other,
-                })
+                claim
+                    .normalized(self.rules.default_region)
+                    .map_err(|e| match e {
+                        Error::Invalid { field, message } => {
+                            Error::invalid(format!("customer.{field}"), message)
+                        }
+                        other => other,
+                    })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(CheckedOrder {
@@ -203,7 +244,12 @@ impl Desk {
         })
     }
 
-    async fn upsert_order(&self, tx: &WriteTx, o: &CheckedOrder, summary: &mut UpsertSummary) -> Result<()> {
+    async fn upsert_order(
+        &self,
+        tx: &WriteTx,
+        o: &CheckedOrder,
+        summary: &mut UpsertSummary,
+    ) -> Result<()> {
         let at = now();
         let contact_id = self.order_contact(tx, o, at).await?;
         let input = &o.input;
@@ -248,13 +294,15 @@ impl Desk {
             }
         };
         if !o.items.is_empty() {
-            order_item::Entity::insert_many(o.items.iter().map(|(sku, name, quantity, price)| order_item::ActiveModel {
-                order_id: Set(order_id),
-                sku: Set(sku.clone()),
-                name: Set(name.clone()),
-                quantity: Set(*quantity),
-                unit_price_cents: Set(*price),
-                ..Default::default()
+            order_item::Entity::insert_many(o.items.iter().map(|(sku, name, quantity, price)| {
+                order_item::ActiveModel {
+                    order_id: Set(order_id),
+                    sku: Set(sku.clone()),
+                    name: Set(name.clone()),
+                    quantity: Set(*quantity),
+                    unit_price_cents: Set(*price),
+                    ..Default::default()
+                }
             }))
             .exec(&**tx)
             .await?;
@@ -264,21 +312,32 @@ impl Desk {
 
     /// The contact an order belongs to: the first of its identities we know, else a new
     /// contact. Identities the contact lacks are added unless another contact owns them.
-    async fn order_contact(&self, tx: &WriteTx, o: &CheckedOrder, at: DateTime<Utc>) -> Result<i64> {
+    async fn order_contact(
+        &self,
+        tx: &WriteTx,
+        o: &CheckedOrder,
+        at: DateTime<Utc>,
+    ) -> Result<i64> {
         let mut owners = Vec::new();
         for (claim, value) in o.identities.iter().zip(&o.normalized) {
             let found = identity::find(&**tx, claim.kind, value).await?;
             owners.push(found.map(|i| i.contact_id));
         }
         let customer = &o.input.customer;
-        let name = customer.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+        let name = customer
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
         let contact = match owners.iter().flatten().next() {
             Some(id) => contact::Entity::find_by_id(*id)
                 .one(&**tx)
                 .await?
                 .ok_or_else(|| Error::not_found("contact", id))?,
             None => {
-                let resolved = self.resolve_contact(tx, &o.identities[0], &o.normalized[0], name, at).await?;
+                let resolved = self
+                    .resolve_contact(tx, &o.identities[0], &o.normalized[0], name, at)
+                    .await?;
                 contact::Entity::find_by_id(resolved.id)
                     .one(&**tx)
                     .await?
@@ -290,10 +349,18 @@ impl Desk {
                 identity::insert(&**tx, contact.id, claim.kind, value, true, at).await?;
             }
         }
-        let company = customer.company.as_deref().map(str::trim).filter(|c| !c.is_empty());
-        if contact.name.is_none() && name.is_some() || contact.organization_id.is_none() && company.is_some() {
+        let company = customer
+            .company
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        if contact.name.is_none() && name.is_some()
+            || contact.organization_id.is_none() && company.is_some()
+        {
             let org = match company {
-                Some(c) if contact.organization_id.is_none() => Some(self.organization_named(tx, c, at).await?),
+                Some(c) if contact.organization_id.is_none() => {
+                    Some(self.organization_named(tx, c, at).await?)
+                }
                 _ => contact.organization_id,
             };
             contact::ActiveModel {
@@ -343,7 +410,8 @@ impl Desk {
 /// Digits after the decimal point for a currency (ISO 4217 minor units).
 fn minor_digits(currency: &str) -> u32 {
     match currency {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
         "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
         _ => 2,
     }
@@ -351,7 +419,10 @@ fn minor_digits(currency: &str) -> u32 {
 
 /// Converts a decimal amount ("129.90", 129.9, "-5") into minor units without floating
 /// point rounding. More fractional digits than the currency has is an error.
-pub fn to_minor_units(value: &serde_json::Value, currency: &str) -> std::result::Result<i64, String> {
+pub fn to_minor_units(
+    value: &serde_json::Value,
+    currency: &str,
+) -> std::result::Result<i64, String> {
     let text = match value {
         serde_json::Value::String(s) => s.trim().to_owned(),
         serde_json::Value::Number(n) => n.to_string(),
@@ -364,16 +435,27 @@ pub fn to_minor_units(value: &serde_json::Value, currency: &str) -> std::result:
         None => (false, text.as_str()),
     };
     let (whole, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-    if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
+    if whole.is_empty()
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
         return Err(bad());
     }
     let frac = frac.trim_end_matches('0');
     if frac.len() > digits as usize {
-        return Err(format!("{text:?} has more than {digits} decimal places for {currency}"));
+        return Err(format!(
+            "{text:?} has more than {digits} decimal places for {currency}"
+        ));
     }
     let scale = 10i64.pow(digits);
     let whole: i64 = whole.parse().map_err(|_| bad())?;
-    let frac_value: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<width$}", width = digits as usize).parse().map_err(|_| bad())? };
+    let frac_value: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<width$}", width = digits as usize)
+            .parse()
+            .map_err(|_| bad())?
+    };
     // Far above any real order, and small enough that sums over many orders never overflow.
     const MAX_MINOR_UNITS: i64 = 1_000_000_000_000_000 / 1000;
     let cents = whole

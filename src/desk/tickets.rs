@@ -99,7 +99,12 @@ pub struct QueueCounts {
 
 impl Desk {
     /// Tickets matching `filter`, newest first, after `cursor`.
-    pub async fn list_tickets(&self, filter: &TicketFilter, cursor: Option<&str>, limit: u64) -> Result<Page<ticket::Model>> {
+    pub async fn list_tickets(
+        &self,
+        filter: &TicketFilter,
+        cursor: Option<&str>,
+        limit: u64,
+    ) -> Result<Page<ticket::Model>> {
         let mut q = ticket::Entity::find();
         if !filter.status.is_empty() {
             q = q.filter(ticket::Column::Status.is_in(filter.status.iter().map(|s| s.as_str())));
@@ -140,20 +145,36 @@ impl Desk {
     }
 
     /// Counts of active tickets for an agent's queue views.
-    pub async fn queue_counts(&self, agent_id: Option<i64>, team_ids: &[i64]) -> Result<QueueCounts> {
+    pub async fn queue_counts(
+        &self,
+        agent_id: Option<i64>,
+        team_ids: &[i64],
+    ) -> Result<QueueCounts> {
         use sea_orm::PaginatorTrait;
         let db = self.store.db();
-        let active = || ticket::Entity::find().filter(ticket::Column::Status.is_in(Status::ACTIVE.map(Status::as_str)));
+        let active = || {
+            ticket::Entity::find()
+                .filter(ticket::Column::Status.is_in(Status::ACTIVE.map(Status::as_str)))
+        };
         let mut counts = QueueCounts {
             open: active().count(db).await?,
-            unassigned: active().filter(ticket::Column::AssigneeId.is_null()).count(db).await?,
+            unassigned: active()
+                .filter(ticket::Column::AssigneeId.is_null())
+                .count(db)
+                .await?,
             ..Default::default()
         };
         if let Some(me) = agent_id {
-            counts.mine = active().filter(ticket::Column::AssigneeId.eq(me)).count(db).await?;
+            counts.mine = active()
+                .filter(ticket::Column::AssigneeId.eq(me))
+                .count(db)
+                .await?;
         }
         if !team_ids.is_empty() {
-            counts.my_teams = active().filter(ticket::Column::TeamId.is_in(team_ids.iter().copied())).count(db).await?;
+            counts.my_teams = active()
+                .filter(ticket::Column::TeamId.is_in(team_ids.iter().copied()))
+                .count(db)
+                .await?;
         }
         let by_channel: Vec<(String, i64)> = active()
             .select_only()
@@ -196,9 +217,13 @@ impl Desk {
         let messages = messages
             .into_iter()
             .map(|m| {
-                let (mine, rest): (Vec<_>, Vec<_>) = attachments.drain(..).partition(|a| a.message_id == m.id);
+                let (mine, rest): (Vec<_>, Vec<_>) =
+                    attachments.drain(..).partition(|a| a.message_id == m.id);
                 attachments = rest;
-                MessageView { message: m, attachments: mine }
+                MessageView {
+                    message: m,
+                    attachments: mine,
+                }
             })
             .collect();
         let events = ticket_event::Entity::find()
@@ -206,17 +231,28 @@ impl Desk {
             .order_by_asc(ticket_event::Column::Id)
             .all(db)
             .await?;
-        Ok(TicketDetail { ticket, messages, events })
+        Ok(TicketDetail {
+            ticket,
+            messages,
+            events,
+        })
     }
 
     /// An agent's answer to the customer, queued for delivery on the ticket's channel.
-    pub async fn reply(&self, ticket_id: i64, actor: Actor, input: &ReplyInput) -> Result<message::Model> {
+    pub async fn reply(
+        &self,
+        ticket_id: i64,
+        actor: Actor,
+        input: &ReplyInput,
+    ) -> Result<message::Model> {
         check_text("text", &input.text, super::ingest::MAX_TEXT)?;
         let tx = self.store.write().await?;
         let t = self.ticket_for_update(&tx, ticket_id).await?;
         let at = now();
         let html = input.html.as_deref().map(sanitize_html);
-        let m = agent_message(&t, Direction::Out, actor, &input.text, html, at).insert(&*tx).await?;
+        let m = agent_message(&t, Direction::Out, actor, &input.text, html, at)
+            .insert(&*tx)
+            .await?;
         let mut update = ticket::ActiveModel {
             id: Set(t.id),
             updated_at: Set(at),
@@ -248,7 +284,9 @@ impl Desk {
         let tx = self.store.write().await?;
         let t = self.ticket_for_update(&tx, ticket_id).await?;
         let at = now();
-        let m = agent_message(&t, Direction::Note, actor, text, None, at).insert(&*tx).await?;
+        let m = agent_message(&t, Direction::Note, actor, text, None, at)
+            .insert(&*tx)
+            .await?;
         ticket::ActiveModel {
             id: Set(t.id),
             updated_at: Set(at),
@@ -265,7 +303,12 @@ impl Desk {
     }
 
     /// Assigns a ticket to an agent and/or a team (or clears either).
-    pub async fn assign(&self, ticket_id: i64, actor: Actor, to: &Assignment) -> Result<ticket::Model> {
+    pub async fn assign(
+        &self,
+        ticket_id: i64,
+        actor: Actor,
+        to: &Assignment,
+    ) -> Result<ticket::Model> {
         let tx = self.store.write().await?;
         let t = self.ticket_for_update(&tx, ticket_id).await?;
         let at = now();
@@ -283,11 +326,22 @@ impl Desk {
                     .await?
                     .ok_or_else(|| Error::invalid("agent_id", format!("no agent {id}")))?;
                 if !a.active {
-                    return Err(Error::invalid("agent_id", format!("agent {id} is deactivated")));
+                    return Err(Error::invalid(
+                        "agent_id",
+                        format!("agent {id} is deactivated"),
+                    ));
                 }
             }
             update.assignee_id = Set(agent_id);
-            record(&*tx, t.id, actor, "assigned", json!({"field": "agent", "from": t.assignee_id, "to": agent_id}), at).await?;
+            record(
+                &*tx,
+                t.id,
+                actor,
+                "assigned",
+                json!({"field": "agent", "from": t.assignee_id, "to": agent_id}),
+                at,
+            )
+            .await?;
         }
         if let Some(team_id) = to.team_id
             && team_id != t.team_id
@@ -298,7 +352,15 @@ impl Desk {
                 return Err(Error::invalid("team_id", format!("no team {id}")));
             }
             update.team_id = Set(team_id);
-            record(&*tx, t.id, actor, "assigned", json!({"field": "team", "from": t.team_id, "to": team_id}), at).await?;
+            record(
+                &*tx,
+                t.id,
+                actor,
+                "assigned",
+                json!({"field": "team", "from": t.team_id, "to": team_id}),
+                at,
+            )
+            .await?;
         }
         let t = update.update(&*tx).await?;
         tx.commit().await?;
@@ -307,7 +369,12 @@ impl Desk {
     }
 
     /// Changes status, priority, kind or subject; each change is recorded.
-    pub async fn update_ticket(&self, ticket_id: i64, actor: Actor, change: &TicketUpdate) -> Result<ticket::Model> {
+    pub async fn update_ticket(
+        &self,
+        ticket_id: i64,
+        actor: Actor,
+        change: &TicketUpdate,
+    ) -> Result<ticket::Model> {
         if let Some(subject) = &change.subject {
             check_text("subject", subject, 998)?;
         }
@@ -326,19 +393,43 @@ impl Desk {
             && p.as_str() != t.priority
         {
             update.priority = Set(p.as_str().into());
-            record(&*tx, t.id, actor, "priority", json!({"from": t.priority, "to": p}), at).await?;
+            record(
+                &*tx,
+                t.id,
+                actor,
+                "priority",
+                json!({"from": t.priority, "to": p}),
+                at,
+            )
+            .await?;
         }
         if let Some(k) = change.kind
             && k.as_str() != t.kind
         {
             update.kind = Set(k.as_str().into());
-            record(&*tx, t.id, actor, "kind", json!({"from": t.kind, "to": k}), at).await?;
+            record(
+                &*tx,
+                t.id,
+                actor,
+                "kind",
+                json!({"from": t.kind, "to": k}),
+                at,
+            )
+            .await?;
         }
         if let Some(s) = &change.subject {
             let s = s.trim();
             if s != t.subject {
                 update.subject = Set(s.to_owned());
-                record(&*tx, t.id, actor, "subject", json!({"from": t.subject, "to": s}), at).await?;
+                record(
+                    &*tx,
+                    t.id,
+                    actor,
+                    "subject",
+                    json!({"from": t.subject, "to": s}),
+                    at,
+                )
+                .await?;
             }
         }
         update.update(&*tx).await?;
@@ -354,7 +445,14 @@ impl Desk {
     }
 
     /// Moves a ticket to `status`, keeping `resolved_at` in step and recording the change.
-    async fn set_status(&self, tx: &WriteTx, t: &ticket::Model, status: Status, actor: Actor, at: DateTime<Utc>) -> Result<()> {
+    async fn set_status(
+        &self,
+        tx: &WriteTx,
+        t: &ticket::Model,
+        status: Status,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let from: Status = stored(&t.status)?;
         if from == status {
             return Ok(());
@@ -371,7 +469,15 @@ impl Desk {
             update.resolved_at = Set(Some(at));
         }
         update.update(&**tx).await?;
-        record(&**tx, t.id, actor, "status", json!({"from": from, "to": status}), at).await
+        record(
+            &**tx,
+            t.id,
+            actor,
+            "status",
+            json!({"from": from, "to": status}),
+            at,
+        )
+        .await
     }
 
     async fn ticket_for_update(&self, tx: &WriteTx, id: i64) -> Result<ticket::Model> {
@@ -383,7 +489,12 @@ impl Desk {
     }
 
     /// Marks an outgoing message sent or failed (called by the channel that delivered it).
-    pub async fn set_delivery(&self, message_id: i64, status: DeliveryStatus, error: Option<String>) -> Result<()> {
+    pub async fn set_delivery(
+        &self,
+        message_id: i64,
+        status: DeliveryStatus,
+        error: Option<String>,
+    ) -> Result<()> {
         let tx = self.store.write().await?;
         let found = message::Entity::find_by_id(message_id)
             .one(&*tx)
@@ -406,7 +517,10 @@ impl Desk {
     /// message that changed it. A failed read only costs the notification: clients
     /// re-sync from the API.
     pub(crate) async fn announce(&self, ticket_id: i64, message: Option<&message::Model>) {
-        match ticket::Entity::find_by_id(ticket_id).one(self.store.db()).await {
+        match ticket::Entity::find_by_id(ticket_id)
+            .one(self.store.db())
+            .await
+        {
             Ok(Some(t)) => {
                 self.hub.ticket(&t, false);
                 if let Some(m) = message {
@@ -439,8 +553,19 @@ impl Desk {
 
 /// A message an agent (or integration) writes on a ticket: a reply queued for delivery
 /// on the ticket's channel, or a note that never leaves the desk.
-fn agent_message(t: &ticket::Model, direction: Direction, actor: Actor, text: &str, html: Option<String>, at: DateTime<Utc>) -> message::ActiveModel {
-    let delivery = if direction == Direction::Out { DeliveryStatus::Queued } else { DeliveryStatus::None };
+fn agent_message(
+    t: &ticket::Model,
+    direction: Direction,
+    actor: Actor,
+    text: &str,
+    html: Option<String>,
+    at: DateTime<Utc>,
+) -> message::ActiveModel {
+    let delivery = if direction == Direction::Out {
+        DeliveryStatus::Queued
+    } else {
+        DeliveryStatus::None
+    };
     message::ActiveModel {
         ticket_id: Set(t.id),
         direction: Set(direction.as_str().into()),

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiResult, Id, Ids, Json, Problem, Query};
-use crate::desk::agents::{AgentUpdate, AgentView, NewAgent, TeamView};
 use crate::desk::Role;
+use crate::desk::agents::{AgentUpdate, AgentView, NewAgent, TeamView};
 use crate::outbox;
 use entity::api_token;
 
@@ -23,32 +23,53 @@ pub struct CreatedAgent {
     password: Option<String>,
 }
 
-pub async fn list_agents(State(state): State<AppState>, p: Principal) -> ApiResult<axum::Json<Vec<AgentView>>> {
+pub async fn list_agents(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<axum::Json<Vec<AgentView>>> {
     p.require(Role::Agent)?;
     Ok(axum::Json(state.desk.list_agents().await?))
 }
 
-pub async fn show_agent(State(state): State<AppState>, p: Principal, Id(id): Id) -> ApiResult<axum::Json<AgentView>> {
+pub async fn show_agent(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+) -> ApiResult<axum::Json<AgentView>> {
     p.require(Role::Agent)?;
     Ok(axum::Json(state.desk.agent(id).await?))
 }
 
-pub async fn create_agent(State(state): State<AppState>, p: Principal, Json(new): Json<NewAgent>) -> ApiResult<(StatusCode, axum::Json<CreatedAgent>)> {
+pub async fn create_agent(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(new): Json<NewAgent>,
+) -> ApiResult<(StatusCode, axum::Json<CreatedAgent>)> {
     p.require(Role::Admin)?;
     let (agent, password) = state.desk.create_agent(new).await?;
     let agent = state.desk.agent(agent.id).await?;
-    Ok((StatusCode::CREATED, axum::Json(CreatedAgent { agent, password })))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedAgent { agent, password }),
+    ))
 }
 
-pub async fn update_agent(State(state): State<AppState>, p: Principal, Id(id): Id, Json(change): Json<AgentUpdate>) -> ApiResult<axum::Json<AgentView>> {
+pub async fn update_agent(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+    Json(change): Json<AgentUpdate>,
+) -> ApiResult<axum::Json<AgentView>> {
     p.require(Role::Admin)?;
-    if p.actor.agent_id() == Some(id) && (change.active == Some(false) || change.role.is_some_and(|r| r != Role::Admin)) {
-        return Err(Problem::invalid("role", "admins cannot demote or deactivate themselves"));
-    }
-    Ok(axum::Json(state.desk.update_agent(id, change).await?))
+    Ok(axum::Json(
+        state.desk.update_agent(id, change, p.actor).await?,
+    ))
 }
 
-pub async fn list_teams(State(state): State<AppState>, p: Principal) -> ApiResult<axum::Json<Vec<TeamView>>> {
+pub async fn list_teams(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<axum::Json<Vec<TeamView>>> {
     p.require(Role::Agent)?;
     Ok(axum::Json(state.desk.list_teams().await?))
 }
@@ -59,24 +80,42 @@ pub struct NewTeam {
     name: String,
 }
 
-pub async fn create_team(State(state): State<AppState>, p: Principal, Json(new): Json<NewTeam>) -> ApiResult<(StatusCode, axum::Json<TeamView>)> {
+pub async fn create_team(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(new): Json<NewTeam>,
+) -> ApiResult<(StatusCode, axum::Json<TeamView>)> {
     p.require(Role::Admin)?;
-    Ok((StatusCode::CREATED, axum::Json(state.desk.create_team(&new.name).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(state.desk.create_team(&new.name).await?),
+    ))
 }
 
-pub async fn add_member(State(state): State<AppState>, p: Principal, Ids(team, agent): Ids) -> ApiResult<StatusCode> {
+pub async fn add_member(
+    State(state): State<AppState>,
+    p: Principal,
+    Ids(team, agent): Ids,
+) -> ApiResult<StatusCode> {
     p.require(Role::Admin)?;
     state.desk.set_team_member(team, agent, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn remove_member(State(state): State<AppState>, p: Principal, Ids(team, agent): Ids) -> ApiResult<StatusCode> {
+pub async fn remove_member(
+    State(state): State<AppState>,
+    p: Principal,
+    Ids(team, agent): Ids,
+) -> ApiResult<StatusCode> {
     p.require(Role::Admin)?;
     state.desk.set_team_member(team, agent, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list_tokens(State(state): State<AppState>, p: Principal) -> ApiResult<axum::Json<Vec<api_token::Model>>> {
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<axum::Json<Vec<api_token::Model>>> {
     p.require(Role::Admin)?;
     Ok(axum::Json(state.desk.list_tokens().await?))
 }
@@ -96,13 +135,24 @@ pub struct CreatedToken {
     token: String,
 }
 
-pub async fn create_token(State(state): State<AppState>, p: Principal, Json(new): Json<NewToken>) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
+pub async fn create_token(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(new): Json<NewToken>,
+) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     p.require(Role::Admin)?;
     let (meta, token) = state.desk.create_token(&new.name, new.role).await?;
-    Ok((StatusCode::CREATED, axum::Json(CreatedToken { meta, token })))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedToken { meta, token }),
+    ))
 }
 
-pub async fn revoke_token(State(state): State<AppState>, p: Principal, Id(id): Id) -> ApiResult<axum::Json<api_token::Model>> {
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+) -> ApiResult<axum::Json<api_token::Model>> {
     p.require(Role::Admin)?;
     Ok(axum::Json(state.desk.revoke_token(id).await?))
 }
@@ -123,7 +173,11 @@ pub struct OutboxPage {
     next: Option<String>,
 }
 
-pub async fn list_outbox(State(state): State<AppState>, p: Principal, Query(q): Query<OutboxQuery>) -> ApiResult<axum::Json<OutboxPage>> {
+pub async fn list_outbox(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<OutboxQuery>,
+) -> ApiResult<axum::Json<OutboxPage>> {
     p.require(Role::Admin)?;
     let status = q.status.as_deref().unwrap_or("failed");
     if !matches!(status, "failed" | "pending") {
@@ -136,13 +190,21 @@ pub async fn list_outbox(State(state): State<AppState>, p: Principal, Query(q): 
     let items = outbox::list(&state.desk.store, status, q.cursor.unwrap_or(0), limit)
         .await
         .map_err(crate::desk::Error::from)?;
-    let next = (items.len() as u64 == limit).then(|| items.last().map(|r| r.id.to_string())).flatten();
+    let next = (items.len() as u64 == limit)
+        .then(|| items.last().map(|r| r.id.to_string()))
+        .flatten();
     Ok(axum::Json(OutboxPage { items, next }))
 }
 
-pub async fn retry_outbox(State(state): State<AppState>, p: Principal, Id(id): Id) -> ApiResult<StatusCode> {
+pub async fn retry_outbox(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
     p.require(Role::Admin)?;
-    let retried = outbox::retry(&state.desk.store, id).await.map_err(crate::desk::Error::from)?;
+    let retried = outbox::retry(&state.desk.store, id)
+        .await
+        .map_err(crate::desk::Error::from)?;
     if !retried {
         return Err(Problem::not_found(format!("no failed outbox row {id}")));
     }

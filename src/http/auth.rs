@@ -41,7 +41,10 @@ impl Principal {
         if self.role.covers(needed) {
             Ok(())
         } else {
-            Err(Problem::forbidden("role", format!("this needs the {needed} role")))
+            Err(Problem::forbidden(
+                "role",
+                format!("this needs the {needed} role"),
+            ))
         }
     }
 }
@@ -58,7 +61,11 @@ impl FromRequestParts<AppState> for Principal {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .ok_or_else(Problem::unauthorized)?;
-            let (token, role) = state.desk.token_by_secret(secret).await?.ok_or_else(Problem::unauthorized)?;
+            let (token, role) = state
+                .desk
+                .token_by_secret(secret)
+                .await?
+                .ok_or_else(Problem::unauthorized)?;
             return Ok(Principal {
                 actor: Actor::Token(token.id),
                 role,
@@ -82,7 +89,10 @@ impl FromRequestParts<AppState> for Principal {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             if !bool::from(sent.as_bytes().ct_eq(signed_in.csrf_token.as_bytes())) {
-                return Err(Problem::forbidden("csrf", format!("missing or wrong {CSRF_HEADER} header")));
+                return Err(Problem::forbidden(
+                    "csrf",
+                    format!("missing or wrong {CSRF_HEADER} header"),
+                ));
             }
         }
         Ok(Principal {
@@ -104,7 +114,10 @@ pub fn check_origin(headers: &HeaderMap, public_origin: &str) -> Result<(), Prob
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     match origin {
         Some(o) if o.eq_ignore_ascii_case(public_origin) => Ok(()),
-        Some(o) => Err(Problem::forbidden("origin", format!("requests from {o} are not accepted"))),
+        Some(o) => Err(Problem::forbidden(
+            "origin",
+            format!("requests from {o} are not accepted"),
+        )),
         // Same-origin requests from older browsers may omit Origin; the CSRF token still
         // has to match.
         None => Ok(()),
@@ -128,8 +141,14 @@ impl LoginLimiter {
     fn check(&self, keys: &[String]) -> Result<(), Problem> {
         for key in keys {
             if let Err(not_until) = self.by_key.check_key(key) {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many sign-in attempts; wait a minute");
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ));
+                let mut p = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many sign-in attempts; wait a minute",
+                );
                 p.retry_after = Some(wait.as_secs().max(1));
                 return Err(p);
             }
@@ -170,13 +189,25 @@ pub async fn login(
 ) -> ApiResult<Response> {
     check_origin(&headers, &state.config.public_origin())?;
     let ip: IpAddr = peer.ip();
-    state.login_limiter.check(&[format!("ip:{ip}"), format!("email:{}", form.email.trim().to_lowercase())])?;
+    state.login_limiter.check(&[
+        format!("ip:{ip}"),
+        format!("email:{}", form.email.trim().to_lowercase()),
+    ])?;
     let agent = state
         .desk
         .authenticate(&form.email, &form.password)
         .await?
-        .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong email or password"))?;
-    let session = state.desk.create_session(agent.id, state.config.session_idle).await?;
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "wrong email or password",
+            )
+        })?;
+    let session = state
+        .desk
+        .create_session(agent.id, state.config.session_idle)
+        .await?;
     tracing::info!(agent = agent.id, "signed in");
     let cookie = Cookie::build((SESSION_COOKIE, session.token))
         .http_only(true)
@@ -196,9 +227,16 @@ pub async fn login(
 }
 
 /// `GET /api/v1/session`: who is signed in, and the CSRF token.
-pub async fn current(State(state): State<AppState>, p: Principal) -> ApiResult<axum::Json<SessionInfo>> {
+pub async fn current(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<axum::Json<SessionInfo>> {
     let (Some(agent), Some(csrf_token)) = (p.agent, p.csrf_token) else {
-        return Err(Problem::new(StatusCode::BAD_REQUEST, "no_session", "API tokens have no session"));
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "no_session",
+            "API tokens have no session",
+        ));
     };
     let team_ids = state.desk.agent_team_ids(agent.id).await?;
     Ok(axum::Json(SessionInfo {
@@ -211,9 +249,13 @@ pub async fn current(State(state): State<AppState>, p: Principal) -> ApiResult<a
 
 /// `DELETE /api/v1/session`: signs out.
 pub async fn logout(State(state): State<AppState>, p: Principal) -> ApiResult<Response> {
-    let id = p
-        .session_id
-        .ok_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "no_session", "API tokens have no session"))?;
+    let id = p.session_id.ok_or_else(|| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "no_session",
+            "API tokens have no session",
+        )
+    })?;
     state.desk.end_session(id).await?;
     let gone = Cookie::build((SESSION_COOKIE, "")).path("/").build();
     Ok((CookieJar::new().remove(gone), StatusCode::NO_CONTENT).into_response())

@@ -8,12 +8,16 @@ use serde::Deserialize;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiResult, Id, Json, Problem, Query};
+use crate::desk::Role;
 use crate::desk::contacts::{ContactDetail, ContactUpdate};
 use crate::desk::identity::{IdentityClaim, IdentityKind};
-use crate::desk::Role;
 use entity::{contact, identity};
 
-pub async fn show(State(state): State<AppState>, p: Principal, Id(id): Id) -> ApiResult<axum::Json<ContactDetail>> {
+pub async fn show(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+) -> ApiResult<axum::Json<ContactDetail>> {
     p.require(Role::Agent)?;
     Ok(axum::Json(state.desk.contact_detail(id).await?))
 }
@@ -26,7 +30,11 @@ pub struct LookupQuery {
     phone: Option<String>,
 }
 
-pub async fn lookup(State(state): State<AppState>, p: Principal, Query(q): Query<LookupQuery>) -> ApiResult<axum::Json<ContactDetail>> {
+pub async fn lookup(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<LookupQuery>,
+) -> ApiResult<axum::Json<ContactDetail>> {
     p.require(Role::Agent)?;
     let (kind, value) = match (q.email, q.phone) {
         (Some(e), None) => (IdentityKind::Email, e),
@@ -42,7 +50,12 @@ pub async fn lookup(State(state): State<AppState>, p: Principal, Query(q): Query
     Ok(axum::Json(state.desk.contact_detail(c.id).await?))
 }
 
-pub async fn update(State(state): State<AppState>, p: Principal, Id(id): Id, Json(change): Json<ContactUpdate>) -> ApiResult<axum::Json<contact::Model>> {
+pub async fn update(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+    Json(change): Json<ContactUpdate>,
+) -> ApiResult<axum::Json<contact::Model>> {
     p.require(Role::Agent)?;
     Ok(axum::Json(state.desk.update_contact(id, &change).await?))
 }
@@ -54,15 +67,29 @@ pub struct MergeInput {
     contact_id: i64,
 }
 
-pub async fn merge(State(state): State<AppState>, p: Principal, Id(id): Id, Json(input): Json<MergeInput>) -> ApiResult<axum::Json<ContactDetail>> {
+pub async fn merge(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+    Json(input): Json<MergeInput>,
+) -> ApiResult<axum::Json<ContactDetail>> {
     p.require(Role::Agent)?;
-    state.desk.merge_contacts(id, input.contact_id, p.actor).await?;
+    state
+        .desk
+        .merge_contacts(id, input.contact_id, p.actor)
+        .await?;
     Ok(axum::Json(state.desk.contact_detail(id).await?))
 }
 
-pub async fn add_identity(State(state): State<AppState>, p: Principal, Id(id): Id, Json(claim): Json<IdentityClaim>) -> ApiResult<(StatusCode, axum::Json<identity::Model>)> {
+pub async fn add_identity(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+    Json(claim): Json<IdentityClaim>,
+) -> ApiResult<(StatusCode, axum::Json<identity::Model>)> {
     p.require(Role::Agent)?;
-    // An agent adding an identity vouches for it (they talked to the customer).
-    let claim = if p.agent.is_some() { claim.verified() } else { claim };
-    Ok((StatusCode::CREATED, axum::Json(state.desk.add_identity(id, &claim).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(state.desk.add_identity(id, &claim, p.actor).await?),
+    ))
 }

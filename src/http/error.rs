@@ -45,13 +45,21 @@ impl Problem {
 
     pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Problem {
         let field = field.into();
-        let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{field}: {}", detail.into()));
+        let mut p = Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("{field}: {}", detail.into()),
+        );
         p.field = Some(field);
         p
     }
 
     pub fn unauthorized() -> Problem {
-        Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "sign in or send an API token")
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "sign in or send an API token",
+        )
     }
 
     pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Problem {
@@ -67,12 +75,18 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, "application/problem+json".parse().expect("static header"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            "application/problem+json".parse().expect("static header"),
+        );
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, secs.into());
         }
         if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                "Bearer".parse().expect("static header"),
+            );
         }
         let body = serde_json::to_vec(&self).unwrap_or_default();
         (status, headers, body).into_response()
@@ -84,11 +98,17 @@ impl From<desk::Error> for Problem {
         match e {
             desk::Error::NotFound { .. } => Problem::not_found(e.to_string()),
             desk::Error::Invalid { field, message } => Problem::invalid(field, message),
-            desk::Error::Conflict { code, message } => Problem::new(StatusCode::CONFLICT, code, message),
+            desk::Error::Conflict { code, message } => {
+                Problem::new(StatusCode::CONFLICT, code, message)
+            }
             desk::Error::Forbidden(m) => Problem::forbidden("forbidden", m),
             desk::Error::Store(e) => {
                 tracing::error!("store error: {e}");
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store could not complete the request; try again")
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the store could not complete the request; try again",
+                )
             }
         }
     }
@@ -120,7 +140,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 "send the body as application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(body_problem)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_problem)?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -130,16 +152,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     // Broken JSON is a 400 whatever its shape; only well-formed JSON of the wrong shape
     // is a 422 naming the field.
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-        return Err(Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}")));
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {inner}"))
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            )
         } else if path == "." {
-            Problem::invalid(missing_field(&inner.to_string()).unwrap_or_else(|| "body".into()), clean_serde_message(&inner.to_string()))
+            Problem::invalid(
+                missing_field(&inner.to_string()).unwrap_or_else(|| "body".into()),
+                clean_serde_message(&inner.to_string()),
+            )
         } else {
             Problem::invalid(path, clean_serde_message(&inner.to_string()))
         }
@@ -161,7 +194,11 @@ fn clean_serde_message(message: &str) -> String {
 
 pub fn body_problem(e: BytesRejection) -> Problem {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than this endpoint accepts")
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is larger than this endpoint accepts",
+        )
     } else {
         Problem::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
     }
@@ -176,15 +213,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
         let query = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
-        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
-            let path = e.path().to_string();
-            let message = clean_serde_message(&e.into_inner().to_string());
-            let field = if path == "." { missing_field(&message).unwrap_or_else(|| "query".into()) } else { path };
-            let mut p = Problem::invalid(field, message);
-            p.status = StatusCode::BAD_REQUEST.as_u16();
-            p.title = "Bad Request";
-            p
-        })
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = clean_serde_message(&e.into_inner().to_string());
+                let field = if path == "." {
+                    missing_field(&message).unwrap_or_else(|| "query".into())
+                } else {
+                    path
+                };
+                let mut p = Problem::invalid(field, message);
+                p.status = StatusCode::BAD_REQUEST.as_u16();
+                p.title = "Bad Request";
+                p
+            })
     }
 }
 
@@ -199,10 +242,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
-        let axum::extract::Path(raw) = axum::extract::Path::<Vec<String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| Problem::not_found("no such resource"))?;
-        let first = raw.first().ok_or_else(|| Problem::not_found("no such resource"))?;
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<Vec<String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| Problem::not_found("no such resource"))?;
+        let first = raw
+            .first()
+            .ok_or_else(|| Problem::not_found("no such resource"))?;
         first
             .parse::<i64>()
             .ok()
@@ -219,9 +265,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
-        let axum::extract::Path(raw) = axum::extract::Path::<Vec<String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| Problem::not_found("no such resource"))?;
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<Vec<String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| Problem::not_found("no such resource"))?;
         let parse = |s: Option<&String>| s.and_then(|s| s.parse::<i64>().ok()).filter(|id| *id > 0);
         match (parse(raw.first()), parse(raw.get(1))) {
             (Some(a), Some(b)) => Ok(Ids(a, b)),

@@ -14,10 +14,18 @@ use crate::desk::{Inbound, IngestOutcome, Role};
 
 /// Stores a customer message. 201 when it is new, 200 for a replay of a stored one; in
 /// both cases the message is committed before the answer is sent.
-pub async fn message(State(state): State<AppState>, p: Principal, Json(body): Json<InboundJson>) -> ApiResult<(StatusCode, axum::Json<IngestOutcome>)> {
+pub async fn message(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(body): Json<InboundJson>,
+) -> ApiResult<(StatusCode, axum::Json<IngestOutcome>)> {
     p.require(Role::Agent)?;
     let outcome = state.desk.ingest(&Inbound::from(body)).await?;
-    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, axum::Json(outcome)))
 }
 
@@ -34,7 +42,11 @@ pub struct OrdersOutput {
     summary: UpsertSummary,
 }
 
-pub async fn orders(State(state): State<AppState>, p: Principal, Json(body): Json<OrdersInput>) -> ApiResult<axum::Json<OrdersOutput>> {
+pub async fn orders(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(body): Json<OrdersInput>,
+) -> ApiResult<axum::Json<OrdersOutput>> {
     p.require(Role::Agent)?;
     let summary = state.desk.upsert_orders(body.orders).await?;
     Ok(axum::Json(OrdersOutput { summary }))

@@ -44,7 +44,10 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
-        .route("/session", post(auth::login).get(auth::current).delete(auth::logout))
+        .route(
+            "/session",
+            post(auth::login).get(auth::current).delete(auth::logout),
+        )
         .route("/tickets", get(tickets::list))
         .route("/tickets/counts", get(tickets::counts))
         .route("/tickets/{id}", get(tickets::show).patch(tickets::update))
@@ -52,15 +55,24 @@ pub fn router(state: AppState) -> Router {
         .route("/tickets/{id}/note", post(tickets::note))
         .route("/tickets/{id}/assign", post(tickets::assign))
         .route("/contacts/lookup", get(contacts::lookup))
-        .route("/contacts/{id}", get(contacts::show).patch(contacts::update))
+        .route(
+            "/contacts/{id}",
+            get(contacts::show).patch(contacts::update),
+        )
         .route("/contacts/{id}/merge", post(contacts::merge))
         .route("/contacts/{id}/identities", post(contacts::add_identity))
         .route("/inbound", post(inbound::message))
         .route("/orders", post(inbound::orders))
         .route("/agents", get(admin::list_agents).post(admin::create_agent))
-        .route("/agents/{id}", get(admin::show_agent).patch(admin::update_agent))
+        .route(
+            "/agents/{id}",
+            get(admin::show_agent).patch(admin::update_agent),
+        )
         .route("/teams", get(admin::list_teams).post(admin::create_team))
-        .route("/teams/{id}/members/{agent_id}", put(admin::add_member).delete(admin::remove_member))
+        .route(
+            "/teams/{id}/members/{agent_id}",
+            put(admin::add_member).delete(admin::remove_member),
+        )
         .route("/tokens", get(admin::list_tokens).post(admin::create_token))
         .route("/tokens/{id}", axum::routing::delete(admin::revoke_token))
         .route("/outbox", get(admin::list_outbox))
@@ -104,11 +116,19 @@ async fn api_not_found() -> Problem {
 }
 
 async fn method_not_allowed() -> Problem {
-    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
 }
 
 async fn page_not_found() -> Response {
-    (StatusCode::NOT_FOUND, Html("<!doctype html><title>Not found</title><p>Not found.</p>")).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        Html("<!doctype html><title>Not found</title><p>Not found.</p>"),
+    )
+        .into_response()
 }
 
 /// Liveness: the process answers.
@@ -128,7 +148,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let store = &state.desk.store;
     let ping = tokio::time::timeout(Duration::from_secs(3), store.ping()).await;
     if !matches!(ping, Ok(Ok(()))) {
-        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store does not answer").into_response();
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store does not answer",
+        )
+        .into_response();
     }
     match crate::outbox::counts(store).await {
         Ok((pending, failed)) => axum::Json(Readiness {
@@ -137,6 +162,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
             outbox_failed: failed,
         })
         .into_response(),
-        Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store does not answer").into_response(),
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store does not answer",
+        )
+        .into_response(),
     }
 }

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiResult, Id, Json, Problem, Query};
-use crate::desk::tickets::{Assignee, Assignment, Page, ReplyInput, TicketDetail, TicketFilter, TicketUpdate};
+use crate::desk::tickets::{
+    Assignee, Assignment, Page, ReplyInput, TicketDetail, TicketFilter, TicketUpdate,
+};
 use crate::desk::{Channel, Role, Status, TicketKind};
 use entity::{message, ticket};
 
@@ -27,7 +29,11 @@ pub struct ListQuery {
     limit: Option<u64>,
 }
 
-pub async fn list(State(state): State<AppState>, p: Principal, Query(q): Query<ListQuery>) -> ApiResult<axum::Json<Page<ticket::Model>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<Page<ticket::Model>>> {
     p.require(Role::Agent)?;
     let mut filter = TicketFilter {
         channel: q.channel,
@@ -43,7 +49,10 @@ pub async fn list(State(state): State<AppState>, p: Principal, Query(q): Query<L
             } else {
                 filter.status.push(word.parse().map_err(|_| Problem {
                     status: 400,
-                    ..Problem::invalid("status", "expected new, open, pending, resolved, closed or active")
+                    ..Problem::invalid(
+                        "status",
+                        "expected new, open, pending, resolved, closed or active",
+                    )
                 })?);
             }
         }
@@ -51,20 +60,28 @@ pub async fn list(State(state): State<AppState>, p: Principal, Query(q): Query<L
     filter.assignee = match q.assignee.as_deref() {
         None => None,
         Some("none") => Some(Assignee::Nobody),
-        Some("me") => Some(Assignee::Agent(p.actor.agent_id().ok_or_else(|| Problem {
-            status: 400,
-            ..Problem::invalid("assignee", "`me` needs a signed-in agent")
+        Some("me") => Some(Assignee::Agent(p.actor.agent_id().ok_or_else(|| {
+            Problem {
+                status: 400,
+                ..Problem::invalid("assignee", "`me` needs a signed-in agent")
+            }
         })?)),
         Some(id) => Some(Assignee::Agent(id.parse().map_err(|_| Problem {
             status: 400,
             ..Problem::invalid("assignee", "expected an agent id, me or none")
         })?)),
     };
-    let page = state.desk.list_tickets(&filter, q.cursor.as_deref(), q.limit.unwrap_or(50)).await?;
+    let page = state
+        .desk
+        .list_tickets(&filter, q.cursor.as_deref(), q.limit.unwrap_or(50))
+        .await?;
     Ok(axum::Json(page))
 }
 
-pub async fn counts(State(state): State<AppState>, p: Principal) -> ApiResult<axum::Json<crate::desk::tickets::QueueCounts>> {
+pub async fn counts(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<axum::Json<crate::desk::tickets::QueueCounts>> {
     p.require(Role::Agent)?;
     let me = p.actor.agent_id();
     let teams = match me {
@@ -74,14 +91,26 @@ pub async fn counts(State(state): State<AppState>, p: Principal) -> ApiResult<ax
     Ok(axum::Json(state.desk.queue_counts(me, &teams).await?))
 }
 
-pub async fn show(State(state): State<AppState>, p: Principal, Id(id): Id) -> ApiResult<axum::Json<TicketDetail>> {
+pub async fn show(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+) -> ApiResult<axum::Json<TicketDetail>> {
     p.require(Role::Agent)?;
     Ok(axum::Json(state.desk.ticket_detail(id).await?))
 }
 
-pub async fn reply(State(state): State<AppState>, p: Principal, Id(id): Id, Json(input): Json<ReplyInput>) -> ApiResult<(StatusCode, axum::Json<message::Model>)> {
+pub async fn reply(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+    Json(input): Json<ReplyInput>,
+) -> ApiResult<(StatusCode, axum::Json<message::Model>)> {
     p.require(Role::Agent)?;
-    Ok((StatusCode::CREATED, axum::Json(state.desk.reply(id, p.actor, &input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(state.desk.reply(id, p.actor, &input).await?),
+    ))
 }
 
 /// Body of `POST /api/v1/tickets/{id}/note`.
@@ -91,9 +120,17 @@ pub struct NoteInput {
     text: String,
 }
 
-pub async fn note(State(state): State<AppState>, p: Principal, Id(id): Id, Json(input): Json<NoteInput>) -> ApiResult<(StatusCode, axum::Json<message::Model>)> {
+pub async fn note(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+    Json(input): Json<NoteInput>,
+) -> ApiResult<(StatusCode, axum::Json<message::Model>)> {
     p.require(Role::Agent)?;
-    Ok((StatusCode::CREATED, axum::Json(state.desk.note(id, p.actor, &input.text).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(state.desk.note(id, p.actor, &input.text).await?),
+    ))
 }
 
 /// Body of `POST /api/v1/tickets/{id}/assign`: absent fields stay, `null` unassigns.
@@ -110,7 +147,12 @@ fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>
     Option::<i64>::deserialize(d).map(Some)
 }
 
-pub async fn assign(State(state): State<AppState>, p: Principal, Id(id): Id, Json(input): Json<AssignInput>) -> ApiResult<axum::Json<ticket::Model>> {
+pub async fn assign(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+    Json(input): Json<AssignInput>,
+) -> ApiResult<axum::Json<ticket::Model>> {
     p.require(Role::Agent)?;
     if input.agent_id.is_none() && input.team_id.is_none() {
         return Err(Problem::invalid("agent_id", "give agent_id and/or team_id"));
@@ -132,7 +174,12 @@ pub struct UpdateInput {
     subject: Option<String>,
 }
 
-pub async fn update(State(state): State<AppState>, p: Principal, Id(id): Id, Json(input): Json<UpdateInput>) -> ApiResult<axum::Json<ticket::Model>> {
+pub async fn update(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+    Json(input): Json<UpdateInput>,
+) -> ApiResult<axum::Json<ticket::Model>> {
     p.require(Role::Agent)?;
     let change = TicketUpdate {
         status: input.status,
@@ -140,5 +187,7 @@ pub async fn update(State(state): State<AppState>, p: Principal, Id(id): Id, Jso
         kind: input.kind,
         subject: input.subject,
     };
-    Ok(axum::Json(state.desk.update_ticket(id, p.actor, &change).await?))
+    Ok(axum::Json(
+        state.desk.update_ticket(id, p.actor, &change).await?,
+    ))
 }

@@ -11,8 +11,8 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
@@ -60,13 +60,24 @@ enum ClientMessage {
 }
 
 /// The upgrade handler.
-pub async fn socket(State(state): State<AppState>, p: Principal, headers: HeaderMap, ws: WebSocketUpgrade) -> Result<Response, Problem> {
+pub async fn socket(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, Problem> {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if !origin.is_some_and(|o| o.eq_ignore_ascii_case(&state.config.public_origin())) {
-        return Err(Problem::forbidden("origin", "the live connection must come from the desk's own origin"));
+        return Err(Problem::forbidden(
+            "origin",
+            "the live connection must come from the desk's own origin",
+        ));
     }
     let (Some(agent), Some(session_id)) = (p.agent.clone(), p.session_id) else {
-        return Err(Problem::forbidden("session", "the live connection needs a signed-in agent"));
+        return Err(Problem::forbidden(
+            "session",
+            "the live connection needs a signed-in agent",
+        ));
     };
     let teams = state.desk.agent_team_ids(agent.id).await?;
     let conn = Connection {
@@ -112,8 +123,14 @@ impl Connection {
         let (mut sink, mut stream) = socket.split();
         hub.online(self.agent_id, true);
 
-        let hello = json!({"type": "hello", "agent_id": self.agent_id, "last_event_id": hub.last_id()}).to_string();
-        let mut end = if send(&mut sink, hello).await { None } else { Some(End::Quiet) };
+        let hello =
+            json!({"type": "hello", "agent_id": self.agent_id, "last_event_id": hub.last_id()})
+                .to_string();
+        let mut end = if send(&mut sink, hello).await {
+            None
+        } else {
+            Some(End::Quiet)
+        };
 
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.tick().await;
@@ -183,8 +200,12 @@ impl Connection {
         }
 
         if let Some(End::Close(code, reason)) = end {
-            let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-            let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ =
+                tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
         }
         for ticket_id in self.viewing.drain() {
             hub.viewing(ticket_id, self.agent_id, false);
@@ -217,7 +238,12 @@ impl Connection {
                         && !self.teams.contains(&team)
                     {
                         // Membership may have changed since the connection opened.
-                        self.teams = self.state.desk.agent_team_ids(self.agent_id).await.unwrap_or_default();
+                        self.teams = self
+                            .state
+                            .desk
+                            .agent_team_ids(self.agent_id)
+                            .await
+                            .unwrap_or_default();
                         if !self.teams.contains(&team) {
                             replies.extend(error(format!("not a member of team {team}")));
                             continue;
@@ -229,7 +255,9 @@ impl Connection {
                     }
                     self.topics.insert(topic);
                     match topic {
-                        Topic::Presence => replies.push(to_json(&Event::Presence { agents: hub.online_agents() })),
+                        Topic::Presence => replies.push(to_json(&Event::Presence {
+                            agents: hub.online_agents(),
+                        })),
                         Topic::Ticket(id) => replies.push(to_json(&hub.collision(id))),
                         _ => {}
                     }
@@ -245,7 +273,10 @@ impl Connection {
                 vec![]
             }
             ClientMessage::Viewing { ticket_id } => {
-                if ticket_id > 0 && self.viewing.len() < MAX_TOPICS && self.viewing.insert(ticket_id) {
+                if ticket_id > 0
+                    && self.viewing.len() < MAX_TOPICS
+                    && self.viewing.insert(ticket_id)
+                {
                     hub.viewing(ticket_id, self.agent_id, true);
                 }
                 vec![]
@@ -269,7 +300,11 @@ impl Connection {
 
     /// The session is still live and its agent still active.
     async fn session_alive(&self) -> bool {
-        self.state.desk.session_live(self.session_id).await.unwrap_or(true)
+        self.state
+            .desk
+            .session_live(self.session_id)
+            .await
+            .unwrap_or(true)
     }
 }
 
@@ -282,5 +317,8 @@ async fn send<S>(sink: &mut S, text: impl Into<Utf8Bytes>) -> bool
 where
     S: futures_util::Sink<Message> + Unpin,
 {
-    matches!(tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await,
+        Ok(Ok(()))
+    )
 }

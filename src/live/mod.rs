@@ -30,15 +30,31 @@ pub const TYPING_FOR: Duration = Duration::from_secs(6);
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    TicketCreated { ticket: ticket::Model },
-    TicketUpdated { ticket: ticket::Model },
-    MessageAdded { ticket_id: i64, message: message::Model },
+    TicketCreated {
+        ticket: ticket::Model,
+    },
+    TicketUpdated {
+        ticket: ticket::Model,
+    },
+    MessageAdded {
+        ticket_id: i64,
+        message: message::Model,
+    },
     /// A message's delivery status changed.
-    MessageUpdated { ticket_id: i64, message: message::Model },
+    MessageUpdated {
+        ticket_id: i64,
+        message: message::Model,
+    },
     /// The agents online now.
-    Presence { agents: Vec<i64> },
+    Presence {
+        agents: Vec<i64>,
+    },
     /// Who has a ticket open and who is typing a reply on it.
-    Viewing { ticket_id: i64, viewing: Vec<i64>, typing: Vec<i64> },
+    Viewing {
+        ticket_id: i64,
+        viewing: Vec<i64>,
+        typing: Vec<i64>,
+    },
     /// The connection's session ended (logout, deactivation); it closes.
     SessionEnded,
 }
@@ -47,11 +63,18 @@ pub enum Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
     /// A ticket's change: goes to `queue`, `team:{team}` and `ticket:{id}` subscribers.
-    Ticket { id: i64, team_id: Option<i64>, queue: bool },
+    Ticket {
+        id: i64,
+        team_id: Option<i64>,
+        queue: bool,
+    },
     Presence,
     /// An agent's sessions ended: one (`Some`) or all of them (`None`). Not a topic:
     /// the hub's connections act on it themselves.
-    SessionsEnded { agent_id: i64, session_id: Option<i64> },
+    SessionsEnded {
+        agent_id: i64,
+        session_id: Option<i64>,
+    },
 }
 
 /// An event as sent: its id, the scope it is for, and its JSON, serialized once and
@@ -171,34 +194,70 @@ impl Hub {
 
     /// A ticket was created or changed.
     pub fn ticket(&self, ticket: &ticket::Model, created: bool) {
-        let scope = Scope::Ticket { id: ticket.id, team_id: ticket.team_id, queue: true };
+        let scope = Scope::Ticket {
+            id: ticket.id,
+            team_id: ticket.team_id,
+            queue: true,
+        };
         let event = if created {
-            Event::TicketCreated { ticket: ticket.clone() }
+            Event::TicketCreated {
+                ticket: ticket.clone(),
+            }
         } else {
-            Event::TicketUpdated { ticket: ticket.clone() }
+            Event::TicketUpdated {
+                ticket: ticket.clone(),
+            }
         };
         self.publish(scope, &event);
     }
 
     /// A message was added to a ticket.
     pub fn message(&self, ticket: &ticket::Model, message: &message::Model) {
-        let scope = Scope::Ticket { id: ticket.id, team_id: ticket.team_id, queue: true };
-        self.publish(scope, &Event::MessageAdded { ticket_id: ticket.id, message: message.clone() });
+        let scope = Scope::Ticket {
+            id: ticket.id,
+            team_id: ticket.team_id,
+            queue: true,
+        };
+        self.publish(
+            scope,
+            &Event::MessageAdded {
+                ticket_id: ticket.id,
+                message: message.clone(),
+            },
+        );
     }
 
     /// Closes the live connections of an agent's ended sessions.
     pub fn sessions_ended(&self, agent_id: i64, session_id: Option<i64>) {
-        self.publish(Scope::SessionsEnded { agent_id, session_id }, &Event::SessionEnded);
+        self.publish(
+            Scope::SessionsEnded {
+                agent_id,
+                session_id,
+            },
+            &Event::SessionEnded,
+        );
     }
 
     /// A message's delivery status changed; only the ticket's viewers need it.
     pub fn message_updated(&self, message: &message::Model) {
-        let scope = Scope::Ticket { id: message.ticket_id, team_id: None, queue: false };
-        self.publish(scope, &Event::MessageUpdated { ticket_id: message.ticket_id, message: message.clone() });
+        let scope = Scope::Ticket {
+            id: message.ticket_id,
+            team_id: None,
+            queue: false,
+        };
+        self.publish(
+            scope,
+            &Event::MessageUpdated {
+                ticket_id: message.ticket_id,
+                message: message.clone(),
+            },
+        );
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, Rooms> {
-        self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// An agent connected (true) or one of their connections closed (false).
@@ -258,7 +317,9 @@ impl Hub {
             let mut rooms = self.rooms();
             let room = rooms.tickets.entry(ticket_id).or_default();
             let until = Instant::now() + TYPING_FOR;
-            room.typing.insert(agent_id, until).is_some_and(|old| old > Instant::now())
+            room.typing
+                .insert(agent_id, until)
+                .is_some_and(|old| old > Instant::now())
         };
         if !was_typing {
             self.publish_collision(ticket_id);
@@ -269,7 +330,9 @@ impl Hub {
             tokio::time::sleep(TYPING_FOR + Duration::from_millis(50)).await;
             let expired = {
                 let mut rooms = hub.rooms();
-                let Some(room) = rooms.tickets.get_mut(&ticket_id) else { return };
+                let Some(room) = rooms.tickets.get_mut(&ticket_id) else {
+                    return;
+                };
                 match room.typing.get(&agent_id) {
                     Some(until) if *until <= Instant::now() => {
                         room.typing.remove(&agent_id);
@@ -288,9 +351,16 @@ impl Hub {
         let (viewing, typing) = {
             let mut rooms = self.rooms();
             let now = Instant::now();
-            let Some(room) = rooms.tickets.get_mut(&ticket_id) else { return };
+            let Some(room) = rooms.tickets.get_mut(&ticket_id) else {
+                return;
+            };
             let mut viewing: Vec<i64> = room.viewing.keys().copied().collect();
-            let mut typing: Vec<i64> = room.typing.iter().filter(|(_, until)| **until > now).map(|(a, _)| *a).collect();
+            let mut typing: Vec<i64> = room
+                .typing
+                .iter()
+                .filter(|(_, until)| **until > now)
+                .map(|(a, _)| *a)
+                .collect();
             viewing.sort_unstable();
             typing.sort_unstable();
             if room.viewing.is_empty() && typing.is_empty() {
@@ -298,8 +368,19 @@ impl Hub {
             }
             (viewing, typing)
         };
-        let scope = Scope::Ticket { id: ticket_id, team_id: None, queue: false };
-        self.publish(scope, &Event::Viewing { ticket_id, viewing, typing });
+        let scope = Scope::Ticket {
+            id: ticket_id,
+            team_id: None,
+            queue: false,
+        };
+        self.publish(
+            scope,
+            &Event::Viewing {
+                ticket_id,
+                viewing,
+                typing,
+            },
+        );
     }
 
     /// Who views and types on a ticket now (sent to a connection that just subscribed).
@@ -309,12 +390,20 @@ impl Hub {
         let (mut viewing, mut typing) = match rooms.tickets.get(&ticket_id) {
             Some(room) => (
                 room.viewing.keys().copied().collect::<Vec<_>>(),
-                room.typing.iter().filter(|(_, until)| **until > now).map(|(a, _)| *a).collect::<Vec<_>>(),
+                room.typing
+                    .iter()
+                    .filter(|(_, until)| **until > now)
+                    .map(|(a, _)| *a)
+                    .collect::<Vec<_>>(),
             ),
             None => (vec![], vec![]),
         };
         viewing.sort_unstable();
         typing.sort_unstable();
-        Event::Viewing { ticket_id, viewing, typing }
+        Event::Viewing {
+            ticket_id,
+            viewing,
+            typing,
+        }
     }
 }

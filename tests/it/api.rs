@@ -18,24 +18,48 @@ fn endpoints() -> Vec<(&'static str, &'static str, Value)> {
         ("PATCH", "/api/v1/tickets/1", json!({"status": "open"})),
         ("POST", "/api/v1/tickets/1/reply", json!({"text": "hi"})),
         ("POST", "/api/v1/tickets/1/note", json!({"text": "hi"})),
-        ("POST", "/api/v1/tickets/1/assign", json!({"agent_id": null})),
+        (
+            "POST",
+            "/api/v1/tickets/1/assign",
+            json!({"agent_id": null}),
+        ),
         ("GET", "/api/v1/contacts/1", Value::Null),
-        ("GET", "/api/v1/contacts/lookup?email=a@example.com", Value::Null),
+        (
+            "GET",
+            "/api/v1/contacts/lookup?email=a@example.com",
+            Value::Null,
+        ),
         ("PATCH", "/api/v1/contacts/1", json!({"name": "x"})),
         ("POST", "/api/v1/contacts/1/merge", json!({"contact_id": 2})),
-        ("POST", "/api/v1/contacts/1/identities", json!({"kind": "email", "value": "z@example.com"})),
-        ("POST", "/api/v1/inbound", json!({"channel": "api", "external_id": "x", "identity": {"kind": "email", "value": "a@example.com"}, "text": "hi"})),
+        (
+            "POST",
+            "/api/v1/contacts/1/identities",
+            json!({"kind": "email", "value": "z@example.com"}),
+        ),
+        (
+            "POST",
+            "/api/v1/inbound",
+            json!({"channel": "api", "external_id": "x", "identity": {"kind": "email", "value": "a@example.com"}, "text": "hi"}),
+        ),
         ("POST", "/api/v1/orders", json!({"orders": []})),
         ("GET", "/api/v1/agents", Value::Null),
         ("GET", "/api/v1/agents/1", Value::Null),
-        ("POST", "/api/v1/agents", json!({"email": "n@example.com", "name": "N", "role": "agent"})),
+        (
+            "POST",
+            "/api/v1/agents",
+            json!({"email": "n@example.com", "name": "N", "role": "agent"}),
+        ),
         ("PATCH", "/api/v1/agents/1", json!({"name": "x"})),
         ("GET", "/api/v1/teams", Value::Null),
         ("POST", "/api/v1/teams", json!({"name": "T"})),
         ("PUT", "/api/v1/teams/1/members/1", Value::Null),
         ("DELETE", "/api/v1/teams/1/members/1", Value::Null),
         ("GET", "/api/v1/tokens", Value::Null),
-        ("POST", "/api/v1/tokens", json!({"name": "t", "role": "agent"})),
+        (
+            "POST",
+            "/api/v1/tokens",
+            json!({"name": "t", "role": "agent"}),
+        ),
         ("DELETE", "/api/v1/tokens/1", Value::Null),
         ("GET", "/api/v1/outbox", Value::Null),
         ("POST", "/api/v1/outbox/1/retry", Value::Null),
@@ -51,7 +75,13 @@ fn admin_only(method: &str, path: &str) -> bool {
         || path.starts_with("/api/v1/outbox")
 }
 
-async fn raw(app: &TestApp, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, Value) {
+async fn raw(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Value) {
     let client = reqwest::Client::new();
     let mut req = client.request(method.parse().unwrap(), app.url(path));
     for (k, v) in headers {
@@ -306,6 +336,7 @@ on_both! {
         assert_eq!(merged["tickets"].as_array().unwrap().len(), 2);
         let (status, ident) = agent.send("POST", &format!("/api/v1/contacts/{cid}/identities"), json!({"kind": "telegram", "value": "12345"})).await;
         assert_eq!((status, ident["value"].as_str()), (201, Some("12345")));
+        assert_eq!(ident["verified"], true, "an agent vouches for what they add");
 
         // Agents and teams by an admin; a generated password is shown once and works.
         let (status, created) = admin.send("POST", "/api/v1/agents", json!({"email": "New@Example.com", "name": "New One", "role": "lead"})).await;

@@ -23,7 +23,11 @@ impl Drop for Driver {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Driver {
@@ -40,7 +44,11 @@ impl Driver {
         let url = format!("http://127.0.0.1:{port}");
         for _ in 0..100 {
             if reqwest::get(format!("{url}/status")).await.is_ok() {
-                return Driver { child, url, profiles: vec![] };
+                return Driver {
+                    child,
+                    url,
+                    profiles: vec![],
+                };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -8,7 +8,10 @@ use switchboard::desk::{Desk, Rules};
 use switchboard::store::Store;
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -44,9 +47,17 @@ fn a_wrong_value_names_its_variable() {
 fn a_toml_file_sets_what_the_environment_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("switchboard.toml");
-    std::fs::write(&path, "bind = \"0.0.0.0:9000\"\nreopen_days = 3\npublic_url = \"https://desk.example\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "bind = \"0.0.0.0:9000\"\nreopen_days = 3\npublic_url = \"https://desk.example\"\n",
+    )
+    .unwrap();
     let file = path.display().to_string();
-    let c = Config::from_vars(vars(&[("SWITCHBOARD_CONFIG", &file), ("SWITCHBOARD_BIND", "127.0.0.1:9001")])).unwrap();
+    let c = Config::from_vars(vars(&[
+        ("SWITCHBOARD_CONFIG", &file),
+        ("SWITCHBOARD_BIND", "127.0.0.1:9001"),
+    ]))
+    .unwrap();
     assert_eq!(c.bind.to_string(), "127.0.0.1:9001", "the environment wins");
     assert_eq!(c.reopen_window.as_secs(), 3 * 86_400);
     assert!(c.is_https());
@@ -54,7 +65,12 @@ fn a_toml_file_sets_what_the_environment_does_not() {
     let err = Config::from_vars(vars(&[("SWITCHBOARD_CONFIG", &file)])).unwrap_err();
     assert!(err.var.ends_with("reopen_days"), "{err}");
     std::fs::write(&path, "colour = 1\n").unwrap();
-    assert_eq!(Config::from_vars(vars(&[("SWITCHBOARD_CONFIG", &file)])).unwrap_err().var, "SWITCHBOARD_CONFIG");
+    assert_eq!(
+        Config::from_vars(vars(&[("SWITCHBOARD_CONFIG", &file)]))
+            .unwrap_err()
+            .var,
+        "SWITCHBOARD_CONFIG"
+    );
 }
 
 fn switchboard(dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
@@ -68,9 +84,18 @@ fn switchboard(dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, Stri
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,20 +105,79 @@ async fn the_cli_adds_agents_creates_tokens_and_loads_demo_data() {
     assert!(ok, "{err}");
     assert!(out.contains("up to date"));
 
-    let (ok, out, err) = switchboard(dir.path(), &["agent", "add", "--email", "Lea@Example.com", "--name", "Lea", "--role", "lead"], "a long enough password\n");
+    let (ok, out, err) = switchboard(
+        dir.path(),
+        &[
+            "agent",
+            "add",
+            "--email",
+            "Lea@Example.com",
+            "--name",
+            "Lea",
+            "--role",
+            "lead",
+        ],
+        "a long enough password\n",
+    );
     assert!(ok, "{err}");
-    assert!(out.contains("lea@example.com") && !out.contains("password:"), "{out}");
-    let (ok, out, _) = switchboard(dir.path(), &["agent", "add", "--email", "sam@example.com", "--name", "Sam"], "");
+    assert!(
+        out.contains("lea@example.com") && !out.contains("password:"),
+        "{out}"
+    );
+    let (ok, out, _) = switchboard(
+        dir.path(),
+        &[
+            "agent",
+            "add",
+            "--email",
+            "sam@example.com",
+            "--name",
+            "Sam",
+        ],
+        "",
+    );
     assert!(ok);
-    let generated = out.lines().find_map(|l| l.strip_prefix("password: ")).unwrap().split_whitespace().next().unwrap().to_owned();
-    let (ok, _, err) = switchboard(dir.path(), &["agent", "add", "--email", "x@example.com", "--name", "X", "--role", "boss"], "");
+    let generated = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let (ok, _, err) = switchboard(
+        dir.path(),
+        &[
+            "agent",
+            "add",
+            "--email",
+            "x@example.com",
+            "--name",
+            "X",
+            "--role",
+            "boss",
+        ],
+        "",
+    );
     assert!(!ok && err.contains("agent, lead or admin"), "{err}");
-    let (ok, _, err) = switchboard(dir.path(), &["agent", "add", "--email", "y@example.com", "--name", "Y"], "short\n");
+    let (ok, _, err) = switchboard(
+        dir.path(),
+        &["agent", "add", "--email", "y@example.com", "--name", "Y"],
+        "short\n",
+    );
     assert!(!ok && err.contains("password"), "{err}");
 
-    let (ok, out, err) = switchboard(dir.path(), &["token", "create", "--name", "shop", "--role", "agent"], "");
+    let (ok, out, err) = switchboard(
+        dir.path(),
+        &["token", "create", "--name", "shop", "--role", "agent"],
+        "",
+    );
     assert!(ok, "{err}");
-    let token = out.lines().find(|l| l.starts_with("sb_")).unwrap().to_owned();
+    let token = out
+        .lines()
+        .find(|l| l.starts_with("sb_"))
+        .unwrap()
+        .to_owned();
 
     let (ok, out, err) = switchboard(dir.path(), &["demo"], "");
     assert!(ok, "{err}");
@@ -103,20 +187,46 @@ async fn the_cli_adds_agents_creates_tokens_and_loads_demo_data() {
     let (ok, out, _) = switchboard(dir.path(), &["agent", "list"], "");
     assert!(ok && out.contains("Lea") && out.contains("Sam Support"));
 
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("switchboard.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("switchboard.db").display()
+    );
     let store = Store::connect(&url, None).await.unwrap();
     let desk = Desk::new(store.clone(), Rules::default());
-    assert!(desk.authenticate("lea@example.com", "a long enough password").await.unwrap().is_some());
-    assert!(desk.authenticate("sam@example.com", &generated).await.unwrap().is_some());
+    assert!(
+        desk.authenticate("lea@example.com", "a long enough password")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        desk.authenticate("sam@example.com", &generated)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(desk.token_by_secret(&token).await.unwrap().is_some());
-    let tickets = desk.list_tickets(&Default::default(), None, 100).await.unwrap().items;
-    assert_eq!(tickets.len(), 6, "demo tickets once, whatever the number of loads");
-    let channels: std::collections::HashSet<String> = tickets.iter().map(|t| t.channel.clone()).collect();
+    let tickets = desk
+        .list_tickets(&Default::default(), None, 100)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        tickets.len(),
+        6,
+        "demo tickets once, whatever the number of loads"
+    );
+    let channels: std::collections::HashSet<String> =
+        tickets.iter().map(|t| t.channel.clone()).collect();
     assert!(channels.len() >= 5);
     store.close().await;
 
     // A wrong setting stops the command with the variable's name.
-    let out = Command::new(env!("CARGO_BIN_EXE_switchboard")).arg("migrate").env("SWITCHBOARD_BIND", "nowhere").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("migrate")
+        .env("SWITCHBOARD_BIND", "nowhere")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SWITCHBOARD_BIND"));
 }
@@ -124,7 +234,11 @@ async fn the_cli_adds_agents_creates_tokens_and_loads_demo_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_serve_creates_an_admin_and_sigterm_stops_it_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .env_clear()
         .env("SWITCHBOARD_DATA_DIR", dir.path())
@@ -136,14 +250,20 @@ async fn the_first_serve_creates_an_admin_and_sigterm_stops_it_gracefully() {
         .unwrap();
     let mut ready = false;
     for _ in 0..100 {
-        if reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await.is_ok_and(|r| r.status() == 200) {
+        if reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             ready = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(ready, "the desk came up");
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = tokio::task::spawn_blocking(move || {
         let status = child.wait().unwrap();
@@ -154,13 +274,32 @@ async fn the_first_serve_creates_an_admin_and_sigterm_stops_it_gracefully() {
     .await
     .unwrap();
     assert!(out.0.success(), "a clean exit on SIGTERM");
-    assert!(out.1.contains(&format!("http://127.0.0.1:{port}/")), "{}", out.1);
-    let password = out.1.lines().find_map(|l| l.trim().strip_prefix("password: ")).unwrap().split_whitespace().next().unwrap().to_owned();
+    assert!(
+        out.1.contains(&format!("http://127.0.0.1:{port}/")),
+        "{}",
+        out.1
+    );
+    let password = out
+        .1
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
 
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("switchboard.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("switchboard.db").display()
+    );
     let store = Store::connect(&url, None).await.unwrap();
     let desk = Desk::new(store.clone(), Rules::default());
-    let admin = desk.authenticate("admin@switchboard.localhost", &password).await.unwrap().unwrap();
+    let admin = desk
+        .authenticate("admin@switchboard.localhost", &password)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(admin.role, "admin");
     store.close().await;
 }

@@ -14,14 +14,33 @@ use crate::support::{Engine, PASSWORD, TestApp};
 
 async fn sign_in(c: &Client, app: &TestApp, email: &str) {
     c.goto(&app.url("/")).await.unwrap();
-    wait_for(c, "form.login input[name=email]").await.send_keys(email).await.unwrap();
-    c.find(Locator::Css("form.login input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    c.find(Locator::Css("form.login button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for(c, "form.login input[name=email]")
+        .await
+        .send_keys(email)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for(c, "sb-app[data-state=ready]").await;
 }
 
 async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 fn contains(css: &str, text: &str) -> (String, Vec<Value>) {
@@ -50,15 +69,38 @@ async fn an_agent_works_a_ticket_live_with_the_customer_story_beside_it() {
         total: json!("129.90"),
         placed_at: placed,
         updated_at: None,
-        customer: CustomerInput { email: Some("anna@example.com".into()), name: Some("Anna Schneider".into()), ..Default::default() },
-        items: vec![ItemInput { sku: Some("GR-12".into()), name: "Burr grinder".into(), quantity: 1, unit_price: json!("129.90") }],
+        customer: CustomerInput {
+            email: Some("anna@example.com".into()),
+            name: Some("Anna Schneider".into()),
+            ..Default::default()
+        },
+        items: vec![ItemInput {
+            sku: Some("GR-12".into()),
+            name: "Burr grinder".into(),
+            quantity: 1,
+            unit_price: json!("129.90"),
+        }],
     }])
     .await
     .unwrap();
-    let mut earlier = Inbound::text(Channel::Email, "<old@example.com>", IdentityClaim::new(IdentityKind::Email, "anna@example.com"), "Where is my grinder?");
+    let mut earlier = Inbound::text(
+        Channel::Email,
+        "<old@example.com>",
+        IdentityClaim::new(IdentityKind::Email, "anna@example.com"),
+        "Where is my grinder?",
+    );
     earlier.subject = Some("Delivery time".into());
     let earlier = desk.ingest(&earlier).await.unwrap();
-    desk.update_ticket(earlier.ticket_id, Actor::System, &TicketUpdate { status: Some(Status::Resolved), ..Default::default() }).await.unwrap();
+    desk.update_ticket(
+        earlier.ticket_id,
+        Actor::System,
+        &TicketUpdate {
+            status: Some(Status::Resolved),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
 
     let mut driver = Driver::start().await;
     let sam = driver.browser("en").await;
@@ -71,7 +113,11 @@ async fn an_agent_works_a_ticket_live_with_the_customer_story_beside_it() {
         .await;
     assert_eq!(status, 201);
     let ticket_id = out["ticket_id"].as_i64().unwrap();
-    let row = wait_for(&sam, &format!("sb-queue .queue-item[data-ticket-id=\"{ticket_id}\"]")).await;
+    let row = wait_for(
+        &sam,
+        &format!("sb-queue .queue-item[data-ticket-id=\"{ticket_id}\"]"),
+    )
+    .await;
     let (script, args) = contains("button[data-view=unassigned]", "1");
     wait_until(&sam, "the unassigned count to update live", &script, args).await;
     screenshot(&sam, "queue").await;
@@ -79,16 +125,47 @@ async fn an_agent_works_a_ticket_live_with_the_customer_story_beside_it() {
     // Opening it shows the conversation and Anna's orders and earlier ticket.
     row.click().await.unwrap();
     wait_for(&sam, "sb-ticket .message .message-text").await;
-    assert!(text_of(&sam, "sb-ticket .message .message-text").await.contains("<script>alert(1)</script>"), "hostile text shown as text");
-    wait_for(&sam, "sb-contact .order[data-order-number=\"SB-9001\"] .order-item").await;
-    wait_for(&sam, &format!("sb-contact .earlier-ticket[data-ticket-id=\"{}\"]", earlier.ticket_id)).await;
-    assert!(text_of(&sam, "sb-contact .contact-name").await.contains("Anna Schneider"));
-    assert!(text_of(&sam, "sb-contact .customer-value").await.contains("129"));
+    assert!(
+        text_of(&sam, "sb-ticket .message .message-text")
+            .await
+            .contains("<script>alert(1)</script>"),
+        "hostile text shown as text"
+    );
+    wait_for(
+        &sam,
+        "sb-contact .order[data-order-number=\"SB-9001\"] .order-item",
+    )
+    .await;
+    wait_for(
+        &sam,
+        &format!(
+            "sb-contact .earlier-ticket[data-ticket-id=\"{}\"]",
+            earlier.ticket_id
+        ),
+    )
+    .await;
+    assert!(
+        text_of(&sam, "sb-contact .contact-name")
+            .await
+            .contains("Anna Schneider")
+    );
+    assert!(
+        text_of(&sam, "sb-contact .customer-value")
+            .await
+            .contains("129")
+    );
 
     // A second agent opens the same ticket: each sees the other viewing, and typing.
     let kim = driver.browser("de").await;
     sign_in(&kim, &app, "kim@example.com").await;
-    wait_for(&kim, &format!("sb-queue .queue-item[data-ticket-id=\"{ticket_id}\"]")).await.click().await.unwrap();
+    wait_for(
+        &kim,
+        &format!("sb-queue .queue-item[data-ticket-id=\"{ticket_id}\"]"),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
     wait_for(&kim, "sb-ticket .message").await;
     let (script, args) = contains("sb-ticket .collision", "sam");
     wait_until(&kim, "Kim sees Sam viewing", &script, args).await;
@@ -99,20 +176,49 @@ async fn an_agent_works_a_ticket_live_with_the_customer_story_beside_it() {
     screenshot(&sam, "ticket").await;
 
     // Sam replies; the reply is stored, queued for the channel and shown to both.
-    composer.send_keys("We will send a replacement.").await.unwrap();
-    sam.find(Locator::Css("sb-ticket button.send-reply")).await.unwrap().click().await.unwrap();
-    let (script, args) = contains("sb-ticket .message .message-text", "We will send a replacement.");
+    composer
+        .send_keys("We will send a replacement.")
+        .await
+        .unwrap();
+    sam.find(Locator::Css("sb-ticket button.send-reply"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let (script, args) = contains(
+        "sb-ticket .message .message-text",
+        "We will send a replacement.",
+    );
     wait_until(&sam, "the reply in Sam's timeline", &script, args.clone()).await;
     wait_until(&kim, "the reply in Kim's timeline", &script, args).await;
     let detail = desk.ticket_detail(ticket_id).await.unwrap();
-    let reply = detail.messages.iter().find(|m| m.message.direction == "out").expect("the reply is stored");
-    assert_eq!(reply.message.text, "Sorry to hear that! We will send a replacement.");
+    let reply = detail
+        .messages
+        .iter()
+        .find(|m| m.message.direction == "out")
+        .expect("the reply is stored");
+    assert_eq!(
+        reply.message.text,
+        "Sorry to hear that! We will send a replacement."
+    );
 
     // Kim's connection drops; a message that arrives meanwhile is there after the re-sync.
-    kim.execute("window.__sbLive.drop(); return true;", vec![]).await.unwrap();
+    kim.execute("window.__sbLive.drop(); return true;", vec![])
+        .await
+        .unwrap();
     api.send("POST", "/api/v1/inbound", json!({"channel": "api", "external_id": "web-form-2", "identity": {"kind": "email", "value": "anna@example.com"}, "text": "Thank you, that was quick!"})).await;
-    let (script, args) = contains("sb-ticket .message .message-text", "Thank you, that was quick!");
-    wait_until(&kim, "the message sent while Kim was disconnected", &script, args).await;
+    let (script, args) = contains(
+        "sb-ticket .message .message-text",
+        "Thank you, that was quick!",
+    );
+    wait_until(
+        &kim,
+        "the message sent while Kim was disconnected",
+        &script,
+        args,
+    )
+    .await;
 
     sam.close().await.unwrap();
     kim.close().await.unwrap();

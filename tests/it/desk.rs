@@ -9,18 +9,30 @@ use serde_json::json;
 use switchboard::desk::identity::{IdentityClaim, IdentityKind};
 use switchboard::desk::orders::{CustomerInput, ItemInput, OrderInput};
 use switchboard::desk::tickets::{Assignee, Assignment, ReplyInput, TicketFilter, TicketUpdate};
-use switchboard::desk::{Actor, Channel, Desk, Error, Inbound, Role, Rules, Status, ThreadRef, TicketKind};
+use switchboard::desk::{
+    Actor, Channel, Desk, Error, Inbound, Role, Rules, Status, ThreadRef, TicketKind,
+};
 use switchboard::store::Store;
 
 use crate::on_both;
 use crate::support::{Engine, desk, store};
 
 fn chat(external_id: &str, visitor: &str, text: &str) -> Inbound {
-    Inbound::text(Channel::Chat, external_id, IdentityClaim::new(IdentityKind::Visitor, visitor), text)
+    Inbound::text(
+        Channel::Chat,
+        external_id,
+        IdentityClaim::new(IdentityKind::Visitor, visitor),
+        text,
+    )
 }
 
 fn email(external_id: &str, from: &str, subject: &str, text: &str) -> Inbound {
-    let mut i = Inbound::text(Channel::Email, external_id, IdentityClaim::new(IdentityKind::Email, from), text);
+    let mut i = Inbound::text(
+        Channel::Email,
+        external_id,
+        IdentityClaim::new(IdentityKind::Email, from),
+        text,
+    );
     i.subject = Some(subject.into());
     i
 }
@@ -30,7 +42,10 @@ pub async fn count(store: &Store, table: &str) -> i64 {
     use sea_orm::ConnectionTrait;
     let row = store
         .db()
-        .query_one_raw(sea_orm::Statement::from_string(store.backend(), format!("SELECT COUNT(*) AS n FROM \"{table}\"")))
+        .query_one_raw(sea_orm::Statement::from_string(
+            store.backend(),
+            format!("SELECT COUNT(*) AS n FROM \"{table}\""),
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -40,7 +55,17 @@ pub async fn count(store: &Store, table: &str) -> i64 {
 /// Rows in the tables ingest writes: contacts, identities, tickets, messages, events, outbox.
 async fn counts(store: &Store) -> [i64; 6] {
     let mut n = [0; 6];
-    for (i, table) in ["contact", "identity", "ticket", "message", "ticket_event", "outbox"].iter().enumerate() {
+    for (i, table) in [
+        "contact",
+        "identity",
+        "ticket",
+        "message",
+        "ticket_event",
+        "outbox",
+    ]
+    .iter()
+    .enumerate()
+    {
         n[i] = count(store, table).await;
     }
     n
@@ -311,7 +336,13 @@ on_both! {
     }
 }
 
-fn order(external_id: &str, email: Option<&str>, phone: Option<&str>, total: &str, placed_days_ago: i64) -> OrderInput {
+fn order(
+    external_id: &str,
+    email: Option<&str>,
+    phone: Option<&str>,
+    total: &str,
+    placed_days_ago: i64,
+) -> OrderInput {
     let placed = chrono::Utc::now() - chrono::Duration::days(placed_days_ago);
     OrderInput {
         source: "shop".into(),
@@ -322,8 +353,19 @@ fn order(external_id: &str, email: Option<&str>, phone: Option<&str>, total: &st
         total: json!(total),
         placed_at: placed,
         updated_at: Some(placed),
-        customer: CustomerInput { email: email.map(Into::into), phone: phone.map(Into::into), id: None, name: Some("Anna".into()), company: None },
-        items: vec![ItemInput { sku: Some("GR-12".into()), name: "Grinder".into(), quantity: 1, unit_price: json!(total) }],
+        customer: CustomerInput {
+            email: email.map(Into::into),
+            phone: phone.map(Into::into),
+            id: None,
+            name: Some("Anna".into()),
+            company: None,
+        },
+        items: vec![ItemInput {
+            sku: Some("GR-12".into()),
+            name: "Grinder".into(),
+            quantity: 1,
+            unit_price: json!(total),
+        }],
     }
 }
 
@@ -411,11 +453,11 @@ on_both! {
         let (desk, _ts) = desk(engine).await;
         let a = desk.ingest(&email("<1@x>", "a@example.com", "s", "t")).await.unwrap();
         let b = desk.ingest(&email("<2@x>", "b@example.com", "s", "t")).await.unwrap();
-        let added = desk.add_identity(a.contact_id, &IdentityClaim::new(IdentityKind::Phone, "030 1234567").verified()).await.unwrap();
+        let added = desk.add_identity(a.contact_id, &IdentityClaim::new(IdentityKind::Phone, "030 1234567").verified(), Actor::System).await.unwrap();
         assert_eq!((added.value.as_str(), added.verified), ("+49301234567", true));
         // Adding it again is fine; adding it to another contact is not.
-        desk.add_identity(a.contact_id, &IdentityClaim::new(IdentityKind::Phone, "+49 30 1234567")).await.unwrap();
-        match desk.add_identity(b.contact_id, &IdentityClaim::new(IdentityKind::Phone, "+49301234567")).await {
+        desk.add_identity(a.contact_id, &IdentityClaim::new(IdentityKind::Phone, "+49 30 1234567"), Actor::System).await.unwrap();
+        match desk.add_identity(b.contact_id, &IdentityClaim::new(IdentityKind::Phone, "+49301234567"), Actor::System).await {
             Err(Error::Conflict { code, .. }) => assert_eq!(code, "identity_taken"),
             other => panic!("expected a conflict, got {other:?}"),
         }

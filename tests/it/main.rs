@@ -4,8 +4,8 @@
 
 mod api;
 mod browser;
-mod console;
 mod cli;
+mod console;
 mod desk;
 mod live;
 mod outbox;

@@ -22,7 +22,8 @@ pub enum Engine {
 }
 
 pub fn pg_url() -> String {
-    std::env::var("SWITCHBOARD_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// A store that removes itself (file or schema) when dropped.
@@ -39,10 +40,15 @@ impl Drop for TestStore {
             let url = pg_url();
             // Drop the schema on a thread of its own: Drop cannot await.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     if let Ok(db) = Database::connect(&url).await {
-                        let _ = db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+                        let _ = db
+                            .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                            .await;
                         let _ = db.close().await;
                     }
                 });
@@ -59,7 +65,12 @@ pub async fn store(engine: Engine) -> TestStore {
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
             let store = Store::connect(&url, None).await.unwrap();
             store.migrate().await.unwrap();
-            TestStore { store, url, schema: None, _dir: Some(dir) }
+            TestStore {
+                store,
+                url,
+                schema: None,
+                _dir: Some(dir),
+            }
         }
         Engine::Postgres => {
             let url = pg_url();
@@ -67,11 +78,19 @@ pub async fn store(engine: Engine) -> TestStore {
             let admin = Database::connect(&url)
                 .await
                 .unwrap_or_else(|e| panic!("PostgreSQL at {url} is needed for this test: {e}"));
-            admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+            admin
+                .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+                .await
+                .unwrap();
             admin.close().await.unwrap();
             let store = Store::connect(&url, Some(&schema)).await.unwrap();
             store.migrate().await.unwrap();
-            TestStore { store, url, schema: Some(schema), _dir: None }
+            TestStore {
+                store,
+                url,
+                schema: Some(schema),
+                _dir: None,
+            }
         }
     }
 }
@@ -117,7 +136,13 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
     let mut vars: Vec<(String, String)> = vec![
         ("SWITCHBOARD_BIND".into(), "127.0.0.1:0".into()),
         ("SWITCHBOARD_PUBLIC_URL".into(), ORIGIN.into()),
-        ("SWITCHBOARD_DATA_DIR".into(), std::env::temp_dir().join("switchboard-it").display().to_string()),
+        (
+            "SWITCHBOARD_DATA_DIR".into(),
+            std::env::temp_dir()
+                .join("switchboard-it")
+                .display()
+                .to_string(),
+        ),
     ];
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Config::from_vars(vars).unwrap()
@@ -133,15 +158,31 @@ impl TestApp {
         let app = App::start(config(extra), ts.store.clone()).await.unwrap();
         let base = format!("http://{}", app.addr);
         let desk = app.state.desk.clone();
-        TestApp { app: Some(app), base, desk, ts }
+        TestApp {
+            app: Some(app),
+            base,
+            desk,
+            ts,
+        }
     }
 
     /// A desk whose public URL is its own address, as a browser sees it.
     pub async fn start_public(engine: Engine) -> TestApp {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let addr = format!("127.0.0.1:{port}");
         let public = format!("http://{addr}");
-        TestApp::start_with(engine, &[("SWITCHBOARD_BIND", &addr), ("SWITCHBOARD_PUBLIC_URL", &public)]).await
+        TestApp::start_with(
+            engine,
+            &[
+                ("SWITCHBOARD_BIND", &addr),
+                ("SWITCHBOARD_PUBLIC_URL", &public),
+            ],
+        )
+        .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -152,7 +193,12 @@ impl TestApp {
     pub async fn agent(&self, email: &str, role: Role) -> i64 {
         let (a, _) = self
             .desk
-            .create_agent(NewAgent { email: email.into(), name: email.split('@').next().unwrap().into(), role, password: Some(PASSWORD.into()) })
+            .create_agent(NewAgent {
+                email: email.into(),
+                name: email.split('@').next().unwrap().into(),
+                role,
+                password: Some(PASSWORD.into()),
+            })
             .await
             .unwrap();
         a.id
@@ -160,7 +206,10 @@ impl TestApp {
 
     /// A signed-in agent's browser: cookie jar, our Origin, and the CSRF token.
     pub async fn login(&self, email: &str) -> Browser {
-        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
         let res = client
             .post(self.url("/api/v1/session"))
             .header("origin", ORIGIN)
@@ -175,7 +224,12 @@ impl TestApp {
             .and_then(|v| v.split(';').next())
             .unwrap_or_default()
             .to_owned();
-        assert_eq!(res.status(), 200, "login of {email} failed: {}", res.text().await.unwrap());
+        assert_eq!(
+            res.status(),
+            200,
+            "login of {email} failed: {}",
+            res.text().await.unwrap()
+        );
         let body: Value = res.json().await.unwrap();
         Browser {
             client,
@@ -227,7 +281,14 @@ pub async fn reply(res: reqwest::Response) -> Reply {
 
 impl Browser {
     pub async fn get(&self, path: &str) -> Reply {
-        reply(self.client.get(format!("{}{path}", self.base)).send().await.unwrap()).await
+        reply(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// A write with our Origin and the CSRF token, as the console sends it.
@@ -251,16 +312,39 @@ pub struct Api {
 impl Api {
     pub fn new(base: &str, token: &str) -> Api {
         let mut headers = HeaderMap::new();
-        headers.insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
-        Api { client: reqwest::Client::builder().default_headers(headers).build().unwrap(), base: base.to_owned() }
+        headers.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        Api {
+            client: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        reply(self.client.get(format!("{}{path}", self.base)).send().await.unwrap()).await
+        reply(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn send(&self, method: &str, path: &str, body: Value) -> Reply {
-        reply(self.client.request(method.parse().unwrap(), format!("{}{path}", self.base)).json(&body).send().await.unwrap()).await
+        reply(
+            self.client
+                .request(method.parse().unwrap(), format!("{}{path}", self.base))
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 }
-

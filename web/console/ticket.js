@@ -26,18 +26,9 @@ class SbTicket extends HTMLElement {
   constructor() {
     super();
     this.ticketId = null;
-    this.ticket = null;
-    this.messages = new Map();
-    this.events = [];
-    this.viewing = [];
-    this.typing = [];
-    this.formatted = new Set();
-    this.contactName = '';
     this.loading = false;
-    this.error = '';
-    this.editingSubject = false;
     this.seq = 0;
-    this.nodes = new Map();
+    this.reset();
     this.refetchSoon = debounce(() => guard(this, this.fetch()), 300);
     this.rerender = () => { this.nodes.clear(); this.render(); };
     this.addEventListener('sb-message-sent', (e) => {
@@ -94,10 +85,8 @@ class SbTicket extends HTMLElement {
     return h('div', { class: 'ticket-controls' }, Object.values(this.fields).map((f) => f.node));
   }
 
-  /** Opens a ticket (or none) and loads it. */
-  async open(id) {
-    if (id === this.ticketId && (this.ticket || this.loading)) return;
-    this.ticketId = id;
+  /** Forgets everything about the ticket shown. */
+  reset() {
     this.ticket = null;
     this.messages = new Map();
     this.events = [];
@@ -108,6 +97,13 @@ class SbTicket extends HTMLElement {
     this.editingSubject = false;
     this.error = '';
     this.contactName = '';
+  }
+
+  /** Opens a ticket (or none) and loads it. */
+  async open(id) {
+    if (id === this.ticketId && (this.ticket || this.loading)) return;
+    this.ticketId = id;
+    this.reset();
     this.composer.setTicket(id, null);
     this.render();
     if (id) await this.fetch(true);
