@@ -65,6 +65,7 @@ impl App {
         let desk = Desk::new(store.clone(), rules(&config));
         let state = AppState {
             login_limiter: Arc::new(LoginLimiter::new(config.login_per_minute)),
+            widget_limiter: Arc::new(crate::live::widget::visitor_limiter()),
             desk: desk.clone(),
             config: Arc::new(config),
         };
@@ -130,6 +131,7 @@ async fn maintenance(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|s| *s) => return,
         }
         state.login_limiter.sweep();
+        state.widget_limiter.retain_recent();
         let store = &state.desk.store;
         let swept = async {
             let tx = store.write().await?;

@@ -5,6 +5,7 @@
 use chrono::{Duration, Utc};
 use serde_json::json;
 
+use crate::desk::channels::{NewWidget, WidgetChange, WidgetSite};
 use crate::desk::identity::{IdentityClaim, IdentityKind};
 use crate::desk::orders::{CustomerInput, ItemInput, OrderInput};
 use crate::desk::tickets::{Assignment, ReplyInput, TicketUpdate};
@@ -65,8 +66,9 @@ const PRODUCTS: &[(&str, &str, &str)] = &[
     ("MK-2", "Milk frothing jug", "24.90"),
 ];
 
-/// Loads the demo data and says what is there.
-pub async fn load(desk: &Desk) -> Result<String, Error> {
+/// Loads the demo data and says what is there. `origin` is the desk's own origin: the
+/// demo shop page at `/demo/shop` is served from it and embeds the demo widget site.
+pub async fn load(desk: &Desk, origin: &str) -> Result<String, Error> {
     let now = Utc::now();
 
     // Agents and a team, unless they exist; their passwords are generated and shown once.
@@ -336,6 +338,11 @@ pub async fn load(desk: &Desk) -> Result<String, Error> {
         tickets.len(),
         conversations.len()
     );
+    let site = demo_site(desk, origin).await?;
+    summary.push_str(&format!(
+        "\ndemo shop with the chat widget (site {}): {origin}/demo/shop",
+        site.channel.key
+    ));
     if !passwords.is_empty() {
         summary.push_str("\ndemo agents (passwords shown once):");
         for p in passwords {
@@ -343,4 +350,37 @@ pub async fn load(desk: &Desk) -> Result<String, Error> {
         }
     }
     Ok(summary)
+}
+
+/// The demo widget site, created on first use; its allowed origin follows the desk's.
+pub async fn demo_site(desk: &Desk, origin: &str) -> Result<WidgetSite, Error> {
+    if let Some(site) = desk.demo_widget().await? {
+        if site.allows(origin) {
+            return Ok(site);
+        }
+        let mut origins = site.settings.origins.clone();
+        origins.push(origin.to_owned());
+        return desk
+            .update_widget(
+                site.channel.id,
+                &WidgetChange {
+                    origins: Some(origins),
+                    ..Default::default()
+                },
+            )
+            .await;
+    }
+    let (site, _secret) = desk
+        .create_widget_with(
+            &NewWidget {
+                name: "Kaffeehaus Demo".into(),
+                origins: vec![origin.to_owned()],
+                greeting: Some(
+                    "Hello! Ask us anything about your order or our machines.".into(),
+                ),
+            },
+            true,
+        )
+        .await?;
+    Ok(site)
 }

@@ -37,6 +37,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage channels: the chat widget sites shops embed.
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
     /// Load realistic demo data: contacts, organizations, orders, tickets on several channels.
     Demo,
 }
@@ -70,6 +75,23 @@ enum TokenCommand {
     List,
     /// Revoke a token by id.
     Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum ChannelCommand {
+    /// Add a chat widget site; prints its key, the snippet for the shop's pages and
+    /// the secret the shop signs identities with (shown once).
+    Widget {
+        #[arg(long)]
+        name: String,
+        /// An origin allowed to embed the widget, like https://shop.example (repeat).
+        #[arg(long = "origin", required = true)]
+        origins: Vec<String>,
+        #[arg(long)]
+        greeting: Option<String>,
+    },
+    /// List channels.
+    List,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -179,8 +201,43 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             desk.revoke_token(id).await?;
             println!("token {id} revoked");
         }
+        Command::Channel {
+            command:
+                ChannelCommand::Widget {
+                    name,
+                    origins,
+                    greeting,
+                },
+        } => {
+            let new = switchboard::desk::channels::NewWidget {
+                name,
+                origins,
+                greeting,
+            };
+            let (site, secret) = desk.create_widget(&new).await?;
+            println!(
+                "widget site {} ({}), key {}",
+                site.channel.id, site.channel.name, site.channel.key
+            );
+            println!("put this into the shop's pages:");
+            println!(
+                "  <script src=\"{}/widget.js\" data-site=\"{}\" async></script>",
+                config.public_origin(),
+                site.channel.key
+            );
+            println!("identity secret (shown once; keep it on the shop's server):");
+            println!("{secret}");
+        }
+        Command::Channel {
+            command: ChannelCommand::List,
+        } => {
+            for c in desk.channels().await? {
+                let state = if c.active { "" } else { "  (inactive)" };
+                println!("{:>5}  {:<7} {}  {}{state}", c.id, c.kind, c.key, c.name);
+            }
+        }
         Command::Demo => {
-            let summary = switchboard::demo::load(&desk).await?;
+            let summary = switchboard::demo::load(&desk, &config.public_origin()).await?;
             println!("{summary}");
         }
     }

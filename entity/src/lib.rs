@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod api_token;
 pub mod attachment;
+pub mod channel;
 pub mod contact;
 pub mod identity;
 pub mod message;
@@ -18,3 +19,4 @@ pub mod team;
 pub mod team_member;
 pub mod ticket;
 pub mod ticket_event;
+pub mod visitor;

@@ -3,68 +3,14 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
+
+use crate::shorthand::{
+    create_indexes, create_tables, fk, fk_null, foreign, id, s, s_null, t, t_null, table, ts, ts_null,
+};
 use sea_orm_migration::sea_orm::DatabaseBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn ts(col: &'static str) -> ColumnDef {
-    timestamp_with_time_zone(Alias::new(col))
-}
-fn ts_null(col: &'static str) -> ColumnDef {
-    timestamp_with_time_zone_null(Alias::new(col))
-}
-fn id() -> ColumnDef {
-    big_pk_auto(Alias::new("id"))
-}
-fn fk(col: &'static str) -> ColumnDef {
-    big_integer(Alias::new(col))
-}
-fn fk_null(col: &'static str) -> ColumnDef {
-    big_integer_null(Alias::new(col))
-}
-fn s(col: &'static str) -> ColumnDef {
-    string(Alias::new(col))
-}
-fn s_null(col: &'static str) -> ColumnDef {
-    string_null(Alias::new(col))
-}
-fn t(col: &'static str) -> ColumnDef {
-    text(Alias::new(col))
-}
-fn t_null(col: &'static str) -> ColumnDef {
-    text_null(Alias::new(col))
-}
-
-fn table(name: &'static str, cols: Vec<ColumnDef>) -> TableCreateStatement {
-    let mut t = Table::create();
-    t.table(Alias::new(name));
-    for mut c in cols {
-        t.col(&mut c);
-    }
-    t.to_owned()
-}
-
-fn index(table: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(format!("ix_{}_{}", table, cols.join("_")))
-        .table(Alias::new(table));
-    for c in cols {
-        i.col(Alias::new(*c));
-    }
-    if unique {
-        i.unique();
-    }
-    i.to_owned()
-}
-
-fn foreign(from: &'static str, col: &'static str, to: &'static str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("fk_{from}_{col}"))
-        .from(Alias::new(from), Alias::new(col))
-        .to(Alias::new(to), Alias::new("id"))
-        .to_owned()
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -304,12 +250,7 @@ impl MigrationTrait for Migration {
                 vec![],
             ),
         ];
-        for (mut t, fks) in tables {
-            for mut f in fks {
-                t.foreign_key(&mut f);
-            }
-            m.create_table(t).await?;
-        }
+        create_tables(m, tables).await?;
 
         // Every lookup the desk and the API make has an index.
         let indexes = [
@@ -344,9 +285,7 @@ impl MigrationTrait for Migration {
             ("session", &["expires_at"][..], false),
             ("api_token", &["token_hash"][..], true),
         ];
-        for (table, cols, unique) in indexes {
-            m.create_index(index(table, cols, unique)).await?;
-        }
+        create_indexes(m, &indexes).await?;
 
         // Ticket numbers: a sequence (the column's default) on PostgreSQL, so concurrent
         // ingests never wait on each other; SQLite has one writer and takes max + 1.

@@ -3,6 +3,7 @@
 //! provider's format; none of them knows a helpdesk rule.
 
 pub mod api;
+pub mod chat;
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ async fn deliver(desk: &Desk, job: &Job) -> Result<(), JobError> {
         .map_err(|_| JobError::Permanent(format!("unknown channel {:?}", message.channel)))?;
     let result = match channel {
         Channel::Api => api::deliver(desk, &message).await,
+        Channel::Chat => chat::deliver(desk, &message).await,
         other => Err(JobError::Retry(format!(
             "no sender is configured for the {other} channel"
         ))),

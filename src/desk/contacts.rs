@@ -62,7 +62,7 @@ pub struct ContactUpdate {
 }
 
 /// Tells "absent" (None) from "null" (Some(None)) in a JSON patch.
-fn some<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+pub(crate) fn some<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -374,6 +374,43 @@ impl Desk {
         }
         Ok(merged)
     }
+}
+
+/// Stores a new contact with nothing but a name.
+pub(crate) async fn insert_contact<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    name: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<contact::Model> {
+    Ok(contact::ActiveModel {
+        name: Set(name.map(str::to_owned)),
+        organization_id: Set(None),
+        tags: Set(json!([])),
+        notes: Set(None),
+        merged_into_id: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// Gives a contact a name when it has none yet.
+pub(crate) async fn name_if_missing<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    contact_id: i64,
+    name: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    contact::Entity::update_many()
+        .col_expr(contact::Column::Name, Expr::value(name))
+        .col_expr(contact::Column::UpdatedAt, Expr::value(at))
+        .filter(contact::Column::Id.eq(contact_id))
+        .filter(contact::Column::Name.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// A contact that has not been merged away; edits to a merged contact are refused.

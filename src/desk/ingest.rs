@@ -600,18 +600,7 @@ impl Desk {
             }
             return Ok(resolved);
         }
-        let c = contact::ActiveModel {
-            name: Set(name.map(str::to_owned)),
-            organization_id: Set(None),
-            tags: Set(json!([])),
-            notes: Set(None),
-            merged_into_id: Set(None),
-            created_at: Set(at),
-            updated_at: Set(at),
-            ..Default::default()
-        }
-        .insert(&**tx)
-        .await?;
+        let c = super::contacts::insert_contact(&**tx, name, at).await?;
         identity::insert(&**tx, c.id, claim.kind, value, claim.verified, at).await?;
         Ok(Resolved {
             id: c.id,

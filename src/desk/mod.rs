@@ -7,11 +7,13 @@
 //! (threading, contact resolution, reopening) lives in exactly one place.
 
 pub mod agents;
+pub mod channels;
 pub mod contacts;
 pub mod identity;
 pub mod ingest;
 pub mod orders;
 pub mod tickets;
+pub mod visitors;
 
 use std::sync::Arc;
 use std::time::Duration;

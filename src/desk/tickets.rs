@@ -495,11 +495,31 @@ impl Desk {
         status: DeliveryStatus,
         error: Option<String>,
     ) -> Result<()> {
+        self.set_delivery_with(message_id, status, error, None)
+            .await
+    }
+
+    /// Marks an outgoing message like [`Desk::set_delivery`] and, in the same
+    /// transaction, queues a follow-up job (`(kind, payload)`) if the message was still
+    /// queued; a repeated delivery therefore never queues it twice.
+    pub async fn set_delivery_with(
+        &self,
+        message_id: i64,
+        status: DeliveryStatus,
+        error: Option<String>,
+        then: Option<(&str, serde_json::Value)>,
+    ) -> Result<()> {
         let tx = self.store.write().await?;
         let found = message::Entity::find_by_id(message_id)
             .one(&*tx)
             .await?
             .ok_or_else(|| Error::not_found("message", message_id))?;
+        if let Some((kind, payload)) = then {
+            if found.delivery_status != DeliveryStatus::Queued.as_str() {
+                return Ok(());
+            }
+            crate::outbox::enqueue(&*tx, kind, payload).await?;
+        }
         let m = message::ActiveModel {
             id: Set(found.id),
             delivery_status: Set(status.as_str().into()),
@@ -509,6 +529,7 @@ impl Desk {
         .update(&*tx)
         .await?;
         tx.commit().await?;
+        self.committed();
         self.hub.message_updated(&m);
         Ok(())
     }

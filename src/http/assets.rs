@@ -56,3 +56,76 @@ pub async fn console_file(Path(name): Path<String>, headers: HeaderMap) -> Respo
     }
     file(&format!("console/{name}"), &headers)
 }
+
+/// `GET /widget.js`: the chat widget a shop embeds.
+pub async fn widget_script(headers: HeaderMap) -> Response {
+    file("widget/widget.js", &headers)
+}
+
+/// `GET /demo/shop.css`: the demo shop's styles.
+pub async fn demo_style(headers: HeaderMap) -> Response {
+    file("demo/shop.css", &headers)
+}
+
+/// The customer the demo shop's "signed in" switch signs in as (one of the demo
+/// data's customers, with orders).
+pub const DEMO_CUSTOMER: (&str, &str) = ("Anna Schneider", "anna.schneider@example.de");
+
+/// Which demo shop visitor to show.
+#[derive(serde::Deserialize)]
+pub struct DemoQuery {
+    #[serde(default)]
+    signed_in: bool,
+}
+
+/// `GET /demo/shop`: a small shop page with the widget of the demo site, browsing as a
+/// guest or as a signed-in customer whose identity is signed like a real shop would
+/// (this page plays the shop's server, which knows the site's secret).
+pub async fn demo_shop(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    axum::extract::Query(query): axum::extract::Query<DemoQuery>,
+) -> Result<Response, super::error::Problem> {
+    let Some(site) = state.desk.demo_widget().await? else {
+        return Err(super::error::Problem::not_found(
+            "no demo widget site: run `switchboard demo` to set one up",
+        ));
+    };
+    let page = Web::get("demo/shop.html")
+        .ok_or_else(|| super::error::Problem::not_found("the demo page is missing"))?;
+    let page = String::from_utf8_lossy(&page.data).into_owned();
+    let (name, email, signature, who, href, label) = if query.signed_in {
+        let (name, email) = DEMO_CUSTOMER;
+        let signature =
+            crate::channels::chat::identity_signature(&site.channel.secret, email);
+        (name, email, signature, name, "/demo/shop", "Sign out")
+    } else {
+        (
+            "",
+            "",
+            String::new(),
+            "Guest",
+            "/demo/shop?signed_in=true",
+            "Sign in as the demo customer",
+        )
+    };
+    let page = [
+        ("{{site}}", site.channel.key.as_str()),
+        ("{{email}}", email),
+        ("{{name}}", name),
+        ("{{signature}}", signature.as_str()),
+        ("{{who}}", who),
+        ("{{switch_href}}", href),
+        ("{{switch_label}}", label),
+    ]
+    .iter()
+    .fold(page, |page, (placeholder, value)| {
+        page.replace(placeholder, &ammonia::clean_text(value))
+    });
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok((headers, page).into_response())
+}

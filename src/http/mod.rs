@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod assets;
 pub mod auth;
+pub mod channels;
 pub mod contacts;
 pub mod error;
 pub mod inbound;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub desk: Desk,
     pub config: Arc<Config>,
     pub login_limiter: auth::SharedLimiter,
+    /// Frames per chat widget visitor, across their connections.
+    pub widget_limiter: Arc<crate::live::widget::VisitorLimiter>,
 }
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
@@ -75,6 +78,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tokens", get(admin::list_tokens).post(admin::create_token))
         .route("/tokens/{id}", axum::routing::delete(admin::revoke_token))
+        .route("/channels", get(channels::list).post(channels::create))
+        .route("/channels/{id}", get(channels::show).patch(channels::update))
+        .route("/channels/{id}/secret", post(channels::rotate_secret))
         .route("/outbox", get(admin::list_outbox))
         .route("/outbox/{id}/retry", post(admin::retry_outbox))
         .fallback(api_not_found)
@@ -83,10 +89,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/ws/agent", get(crate::live::agent::socket))
+        .route("/ws/widget", get(crate::live::widget::socket))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/", get(assets::console))
         .route("/console/{*file}", get(assets::console_file))
+        .route("/widget.js", get(assets::widget_script))
+        .route("/demo/shop", get(assets::demo_shop))
+        .route("/demo/shop.css", get(assets::demo_style))
         .fallback(page_not_found)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(CompressionLayer::new())

@@ -182,8 +182,7 @@ impl Connection {
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                         Some(Ok(Message::Close(_))) | None => end = Some(End::Quiet),
                         Some(Err(e)) => {
-                            let too_big = e.to_string().to_lowercase().contains("too long") || e.to_string().to_lowercase().contains("too big");
-                            end = Some(if too_big { End::Close(close::TOO_BIG, "message too big") } else { End::Quiet });
+                            end = Some(if is_too_big(&e) { End::Close(close::TOO_BIG, "message too big") } else { End::Quiet });
                         }
                     }
                 },
@@ -306,6 +305,12 @@ impl Connection {
             .await
             .unwrap_or(true)
     }
+}
+
+/// True when a read failed because the peer's frame was over the size limit.
+pub(crate) fn is_too_big(e: &axum::Error) -> bool {
+    let text = e.to_string().to_lowercase();
+    text.contains("too long") || text.contains("too big")
 }
 
 fn to_json(event: &Event) -> String {

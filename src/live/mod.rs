@@ -9,6 +9,7 @@
 //! on which ticket, for presence and collision detection.
 
 pub mod agent;
+pub mod widget;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +55,10 @@ pub enum Event {
         ticket_id: i64,
         viewing: Vec<i64>,
         typing: Vec<i64>,
+    },
+    /// The customer is typing in the chat widget on this ticket.
+    CustomerTyping {
+        ticket_id: i64,
     },
     /// The connection's session ended (logout, deactivation); it closes.
     SessionEnded,
@@ -146,6 +151,8 @@ pub struct Hub {
     next_id: Arc<AtomicU64>,
     order: Arc<Mutex<()>>,
     rooms: Arc<Mutex<Rooms>>,
+    /// The connected chat widgets, reached by contact rather than through the ring.
+    pub visitors: Arc<widget::Visitors>,
 }
 
 impl Default for Hub {
@@ -162,6 +169,7 @@ impl Hub {
             next_id: Arc::new(AtomicU64::new(1)),
             order: Arc::new(Mutex::new(())),
             rooms: Arc::new(Mutex::new(Rooms::default())),
+            visitors: Arc::default(),
         }
     }
 
@@ -225,6 +233,22 @@ impl Hub {
                 message: message.clone(),
             },
         );
+        self.visitors.message(ticket, message);
+    }
+
+    /// True when a chat widget of this contact is connected.
+    pub fn visitor_online(&self, contact_id: i64) -> bool {
+        self.visitors.online(contact_id)
+    }
+
+    /// The customer is typing in the chat widget; the ticket's viewers see it.
+    pub fn customer_typing(&self, ticket_id: i64) {
+        let scope = Scope::Ticket {
+            id: ticket_id,
+            team_id: None,
+            queue: false,
+        };
+        self.publish(scope, &Event::CustomerTyping { ticket_id });
     }
 
     /// Closes the live connections of an agent's ended sessions.
@@ -282,6 +306,7 @@ impl Hub {
             agents.sort_unstable();
             agents
         };
+        self.visitors.set_available(!agents.is_empty());
         self.publish(Scope::Presence, &Event::Presence { agents });
     }
 
@@ -324,6 +349,7 @@ impl Hub {
         if !was_typing {
             self.publish_collision(ticket_id);
         }
+        self.visitors.agent_typing(ticket_id, agent_id);
         // Clear it when it runs out, unless renewed meanwhile.
         let hub = self.clone();
         tokio::spawn(async move {
