@@ -375,9 +375,7 @@ pub async fn demo_site(desk: &Desk, origin: &str) -> Result<WidgetSite, Error> {
             &NewWidget {
                 name: "Kaffeehaus Demo".into(),
                 origins: vec![origin.to_owned()],
-                greeting: Some(
-                    "Hello! Ask us anything about your order or our machines.".into(),
-                ),
+                greeting: Some("Hello! Ask us anything about your order or our machines.".into()),
             },
             true,
         )

@@ -38,6 +38,9 @@ pub mod kind {
     pub const DELIVER: &str = "deliver";
     /// Bring a ticket's search document up to date. Payload: `{"ticket_id": …}`.
     pub const INDEX: &str = "index";
+    /// An email to send (a copy of a chat answer the visitor was not there to read);
+    /// the email channel sends it.
+    pub const EMAIL: &str = "email";
 }
 
 /// Adds a row inside the caller's transaction.

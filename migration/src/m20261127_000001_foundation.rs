@@ -5,7 +5,8 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
 use crate::shorthand::{
-    create_indexes, create_tables, fk, fk_null, foreign, id, s, s_null, t, t_null, table, ts, ts_null,
+    create_indexes, create_tables, fk, fk_null, foreign, id, s, s_null, t, t_null, table, ts,
+    ts_null,
 };
 use sea_orm_migration::sea_orm::DatabaseBackend;
 

@@ -53,14 +53,17 @@ pub fn index(table: &'static str, cols: &[&'static str], unique: bool) -> IndexC
     i.to_owned()
 }
 
-pub fn foreign(from: &'static str, col: &'static str, to: &'static str) -> ForeignKeyCreateStatement {
+pub fn foreign(
+    from: &'static str,
+    col: &'static str,
+    to: &'static str,
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .name(format!("fk_{from}_{col}"))
         .from(Alias::new(from), Alias::new(col))
         .to(Alias::new(to), Alias::new("id"))
         .to_owned()
 }
-
 
 /// Creates each table with its foreign keys, in order.
 pub async fn create_tables(

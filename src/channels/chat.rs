@@ -23,9 +23,6 @@ type HmacSha256 = Hmac<Sha256>;
 /// Longest chat message, in characters.
 pub const MAX_CHAT_TEXT: usize = 4000;
 
-/// The outbox kind of an email copy of a chat answer, sent by the email channel.
-pub const EMAIL_COPY: &str = "email";
-
 fn mac(key: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length.
     HmacSha256::new_from_slice(key).expect("HMAC accepts any key length")
@@ -224,7 +221,7 @@ pub async fn deliver(desk: &Desk, message: &message::Model) -> Result<(), JobErr
     let copy_to = desk.chat_email(ticket.contact_id).await.map_err(retry)?;
     let copy = copy_to.map(|to| {
         (
-            EMAIL_COPY,
+            crate::outbox::kind::EMAIL,
             json!({"message_id": message.id, "to": to, "reason": "chat_offline"}),
         )
     });

@@ -159,7 +159,13 @@ impl Desk {
         }
         .insert(self.store.db())
         .await?;
-        Ok((WidgetSite { channel: row, settings }, secret))
+        Ok((
+            WidgetSite {
+                channel: row,
+                settings,
+            },
+            secret,
+        ))
     }
 
     /// Every configured channel, oldest first.

@@ -137,13 +137,19 @@ impl Desk {
                     Some(e) => identity::mark_verified(&*tx, e).await?.contact_id,
                     None => {
                         let c = super::contacts::insert_contact(&*tx, name, at).await?;
-                        identity::insert(&*tx, c.id, IdentityKind::Email, email, true, at)
-                            .await?;
+                        identity::insert(&*tx, c.id, IdentityKind::Email, email, true, at).await?;
                         c.id
                     }
                 };
-                identity::insert(&*tx, contact_id, IdentityKind::Visitor, &visitor_id, true, at)
-                    .await?;
+                identity::insert(
+                    &*tx,
+                    contact_id,
+                    IdentityKind::Visitor,
+                    &visitor_id,
+                    true,
+                    at,
+                )
+                .await?;
                 contact_id
             }
             (Some(v), Some(e)) => {
@@ -156,15 +162,21 @@ impl Desk {
             }
             (None, Some(e)) => {
                 let e = identity::mark_verified(&*tx, e).await?;
-                identity::insert(&*tx, e.contact_id, IdentityKind::Visitor, &visitor_id, true, at)
-                    .await?;
+                identity::insert(
+                    &*tx,
+                    e.contact_id,
+                    IdentityKind::Visitor,
+                    &visitor_id,
+                    true,
+                    at,
+                )
+                .await?;
                 e.contact_id
             }
             (None, None) => {
                 let c = super::contacts::insert_contact(&*tx, name, at).await?;
                 identity::insert(&*tx, c.id, IdentityKind::Email, email, true, at).await?;
-                identity::insert(&*tx, c.id, IdentityKind::Visitor, &visitor_id, true, at)
-                    .await?;
+                identity::insert(&*tx, c.id, IdentityKind::Visitor, &visitor_id, true, at).await?;
                 c.id
             }
         };
@@ -175,7 +187,8 @@ impl Desk {
         let given = visitor_email(&*tx, &visitor_id).await?;
         tx.commit().await?;
         if let Some(source) = merge_from {
-            self.merge_contacts(contact_id, source, Actor::System).await?;
+            self.merge_contacts(contact_id, source, Actor::System)
+                .await?;
             let tx = self.store.write().await?;
             if let Some(v) = identity::find(&*tx, IdentityKind::Visitor, &visitor_id).await? {
                 identity::mark_verified(&*tx, v).await?;
@@ -223,7 +236,10 @@ impl Desk {
     ) -> Result<String> {
         let email = normalize_email(raw)?;
         for attempt in 0.. {
-            match self.store_visitor_email(visitor_id, channel_id, &email).await {
+            match self
+                .store_visitor_email(visitor_id, channel_id, &email)
+                .await
+            {
                 // Someone took the address meanwhile: the next try leaves it with the
                 // visitor only.
                 Err(Error::Store(e)) if is_conflict(&e) && attempt < 3 => continue,
@@ -233,7 +249,12 @@ impl Desk {
         unreachable!("the loop returns")
     }
 
-    async fn store_visitor_email(&self, visitor_id: &str, channel_id: i64, email: &str) -> Result<()> {
+    async fn store_visitor_email(
+        &self,
+        visitor_id: &str,
+        channel_id: i64,
+        email: &str,
+    ) -> Result<()> {
         let at = now();
         let tx = self.store.write().await?;
         upsert_visitor(&*tx, visitor_id, channel_id, at).await?;
@@ -285,8 +306,7 @@ impl Desk {
         let mut query = message::Entity::find()
             .filter(message::Column::TicketId.is_in(tickets.clone()))
             .filter(
-                message::Column::Direction
-                    .is_in([Direction::In.as_str(), Direction::Out.as_str()]),
+                message::Column::Direction.is_in([Direction::In.as_str(), Direction::Out.as_str()]),
             )
             .order_by_desc(message::Column::Id)
             .limit(HISTORY);

@@ -95,8 +95,7 @@ pub async fn demo_shop(
     let page = String::from_utf8_lossy(&page.data).into_owned();
     let (name, email, signature, who, href, label) = if query.signed_in {
         let (name, email) = DEMO_CUSTOMER;
-        let signature =
-            crate::channels::chat::identity_signature(&site.channel.secret, email);
+        let signature = crate::channels::chat::identity_signature(&site.channel.secret, email);
         (name, email, signature, name, "/demo/shop", "Sign out")
     } else {
         (

@@ -34,7 +34,8 @@ pub fn snippet(state: &AppState, key: &str) -> String {
 }
 
 fn view(state: &AppState, channel: channel::Model, secret: Option<String>) -> ChannelView {
-    let snippet = (channel.kind == crate::desk::channels::WIDGET).then(|| snippet(state, &channel.key));
+    let snippet =
+        (channel.kind == crate::desk::channels::WIDGET).then(|| snippet(state, &channel.key));
     ChannelView {
         channel,
         snippet,
@@ -42,13 +43,22 @@ fn view(state: &AppState, channel: channel::Model, secret: Option<String>) -> Ch
     }
 }
 
-pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<axum::Json<Vec<ChannelView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<axum::Json<Vec<ChannelView>>> {
     p.require(Role::Admin)?;
     let rows = state.desk.channels().await?;
-    Ok(axum::Json(rows.into_iter().map(|c| view(&state, c, None)).collect()))
+    Ok(axum::Json(
+        rows.into_iter().map(|c| view(&state, c, None)).collect(),
+    ))
 }
 
-pub async fn show(State(state): State<AppState>, p: Principal, Id(id): Id) -> ApiResult<axum::Json<ChannelView>> {
+pub async fn show(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+) -> ApiResult<axum::Json<ChannelView>> {
     p.require(Role::Admin)?;
     let row = state.desk.channel(id).await?;
     Ok(axum::Json(view(&state, row, None)))
@@ -61,7 +71,10 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, axum::Json<ChannelView>)> {
     p.require(Role::Admin)?;
     let (site, secret): (WidgetSite, String) = state.desk.create_widget(&new).await?;
-    Ok((StatusCode::CREATED, axum::Json(view(&state, site.channel, Some(secret)))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(view(&state, site.channel, Some(secret))),
+    ))
 }
 
 pub async fn update(

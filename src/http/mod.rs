@@ -79,7 +79,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens", get(admin::list_tokens).post(admin::create_token))
         .route("/tokens/{id}", axum::routing::delete(admin::revoke_token))
         .route("/channels", get(channels::list).post(channels::create))
-        .route("/channels/{id}", get(channels::show).patch(channels::update))
+        .route(
+            "/channels/{id}",
+            get(channels::show).patch(channels::update),
+        )
         .route("/channels/{id}/secret", post(channels::rotate_secret))
         .route("/outbox", get(admin::list_outbox))
         .route("/outbox/{id}/retry", post(admin::retry_outbox))

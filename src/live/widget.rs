@@ -531,21 +531,23 @@ impl Conn {
             WidgetFrame::Hello { .. } => {
                 return Some(End::Close(close::POLICY, "hello only once"));
             }
-            WidgetFrame::Send { client_id, text } => match self.send_message(&client_id, &text).await {
-                Ok(frame) => frame,
-                Err(Error::Invalid { message, .. }) => {
-                    error_frame("invalid", &message, Some(&client_id))
+            WidgetFrame::Send { client_id, text } => {
+                match self.send_message(&client_id, &text).await {
+                    Ok(frame) => frame,
+                    Err(Error::Invalid { message, .. }) => {
+                        error_frame("invalid", &message, Some(&client_id))
+                    }
+                    Err(e) => {
+                        tracing::warn!("widget message not stored: {e}");
+                        let _ = send(
+                            sink,
+                            error_frame("unavailable", "not stored; it will be sent again", None),
+                        )
+                        .await;
+                        return Some(End::Close(widget_close::TRY_AGAIN, "try again"));
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!("widget message not stored: {e}");
-                    let _ = send(
-                        sink,
-                        error_frame("unavailable", "not stored; it will be sent again", None),
-                    )
-                    .await;
-                    return Some(End::Close(widget_close::TRY_AGAIN, "try again"));
-                }
-            },
+            }
             WidgetFrame::Email { email } => {
                 let desk = &self.state.desk;
                 match desk
@@ -618,13 +620,15 @@ impl Conn {
             desk.visitor_seen(&visitor_id, self.site.channel.id).await?;
             self.seen = true;
         }
-        self.ticket_id = Some(self.ticket_id.map_or(outcome.ticket_id, |t| t.max(outcome.ticket_id)));
+        self.ticket_id = Some(
+            self.ticket_id
+                .map_or(outcome.ticket_id, |t| t.max(outcome.ticket_id)),
+        );
         self.join(outcome.contact_id, &[outcome.ticket_id]);
         let stored = desk.message(outcome.message_id).await?;
-        let shown = self
-            .view(&stored)
-            .await
-            .ok_or_else(|| Error::invalid("client_id", "names a message that is not the visitor's"))?;
+        let shown = self.view(&stored).await.ok_or_else(|| {
+            Error::invalid("client_id", "names a message that is not the visitor's")
+        })?;
         Ok(json!({"type": "ack", "client_id": client_id, "message": shown}).to_string())
     }
 }

@@ -104,6 +104,35 @@ pub async fn wait_until(c: &Client, what: &str, script: &str, args: Vec<Value>) 
     panic!("timed out waiting for {what}");
 }
 
+/// Waits up to ten seconds for an element inside the open shadow root of the first
+/// element matching `host`.
+pub async fn wait_for_in_shadow(
+    c: &Client,
+    host: &str,
+    css: &str,
+) -> fantoccini::elements::Element {
+    for _ in 0..100 {
+        if let Ok(h) = c.find(Locator::Css(host)).await
+            && let Ok(root) = h.shadow_root().await
+            && let Ok(e) = root.find(Locator::Css(css)).await
+        {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{host} {css} did not appear in the shadow root");
+}
+
+/// A script for `execute`/`wait_until` that sees `root`: the open shadow root of the
+/// first element matching `host`, or null while there is none. Arguments stay in
+/// `arguments`.
+pub fn in_shadow(host: &str, body: &str) -> String {
+    format!(
+        "const root = (document.querySelector({}) || {{}}).shadowRoot || null;\n{body}",
+        json!(host)
+    )
+}
+
 /// Saves a screenshot under `docs/screenshots/`.
 pub async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();

@@ -12,7 +12,8 @@ use switchboard::desk::{Actor, Channel, Inbound, Role, Status};
 use crate::browser::{Driver, screenshot, wait_for, wait_until};
 use crate::support::{Engine, PASSWORD, TestApp};
 
-async fn sign_in(c: &Client, app: &TestApp, email: &str) {
+/// Signs in through the login form and waits for the console to be ready.
+pub(crate) async fn sign_in(c: &Client, app: &TestApp, email: &str) {
     c.goto(&app.url("/")).await.unwrap();
     wait_for(c, "form.login input[name=email]")
         .await
@@ -34,7 +35,8 @@ async fn sign_in(c: &Client, app: &TestApp, email: &str) {
     wait_for(c, "sb-app[data-state=ready]").await;
 }
 
-async fn text_of(c: &Client, css: &str) -> String {
+/// The text of the first element matching `css`.
+pub(crate) async fn text_of(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
         .unwrap()
@@ -43,7 +45,8 @@ async fn text_of(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
-fn contains(css: &str, text: &str) -> (String, Vec<Value>) {
+/// A `wait_until` script: some element matching `css` contains `text`.
+pub(crate) fn contains(css: &str, text: &str) -> (String, Vec<Value>) {
     (
         "return [...document.querySelectorAll(arguments[0])].some(e => e.textContent.includes(arguments[1]));".to_owned(),
         vec![json!(css), json!(text)],

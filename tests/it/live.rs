@@ -14,7 +14,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::support::{Browser, Engine, ORIGIN, TestApp};
 
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(
     app: &TestApp,
@@ -44,12 +44,12 @@ async fn open(app: &TestApp, agent: &Browser, topics: &[&str]) -> Socket {
     ws
 }
 
-async fn send(ws: &mut Socket, v: Value) {
+pub(crate) async fn send(ws: &mut Socket, v: Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
 
 /// The next JSON text frame, within five seconds.
-async fn next_json(ws: &mut Socket) -> Value {
+pub(crate) async fn next_json(ws: &mut Socket) -> Value {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
             .await
@@ -63,7 +63,7 @@ async fn next_json(ws: &mut Socket) -> Value {
 }
 
 /// Frames until one matches.
-async fn until(ws: &mut Socket, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(ws: &mut Socket, pred: impl Fn(&Value) -> bool) -> Value {
     loop {
         let v = next_json(ws).await;
         if pred(&v) {
@@ -73,7 +73,7 @@ async fn until(ws: &mut Socket, pred: impl Fn(&Value) -> bool) -> Value {
 }
 
 /// Reads until the server closes; returns the close code.
-async fn close_code(ws: &mut Socket) -> Option<u16> {
+pub(crate) async fn close_code(ws: &mut Socket) -> Option<u16> {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
@@ -86,7 +86,7 @@ async fn close_code(ws: &mut Socket) -> Option<u16> {
     }
 }
 
-fn status_of(e: WsError) -> u16 {
+pub(crate) fn status_of(e: WsError) -> u16 {
     match e {
         WsError::Http(res) => res.status().as_u16(),
         other => panic!("expected an HTTP refusal, got {other}"),

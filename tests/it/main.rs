@@ -10,3 +10,5 @@ mod desk;
 mod live;
 mod outbox;
 mod support;
+mod widget;
+mod widget_browser;

@@ -246,6 +246,9 @@ class SbApp extends HTMLElement {
       case 'viewing':
         this.ticket.applyViewing(message);
         break;
+      case 'customer_typing':
+        this.ticket.applyCustomerTyping(message);
+        break;
       case 'session_ended':
         if (!this.loggingOut) guard(this, this.checkSession());
         break;

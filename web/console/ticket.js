@@ -11,6 +11,8 @@ const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 const KINDS = ['question', 'problem', 'complaint', 'praise', 'suggestion'];
 /** History entries that only repeat what the messages already show. */
 const HIDDEN_EVENTS = new Set(['created', 'message', 'reply', 'note']);
+/** How long "Customer is typing…" stays after the widget's last typing notice. */
+const CUSTOMER_TYPING_FOR = 6000;
 
 /** Replaces a select's options only when they changed, then sets its value. */
 function fillSelect(select, options, value) {
@@ -48,6 +50,7 @@ class SbTicket extends HTMLElement {
     this.unlisten();
     directoryChanges.removeEventListener('change', this.rerender);
     this.refetchSoon.cancel();
+    clearTimeout(this.customerTypingTimer);
   }
 
   build() {
@@ -60,10 +63,11 @@ class SbTicket extends HTMLElement {
       h('div', { class: 'ticket-actions' }, this.assignMe, this.resolveButton));
     this.timeline = h('ol', { class: 'timeline', 'aria-labelledby': 'ticket-title' });
     this.timelineBox = h('div', { class: 'timeline-box', tabindex: '-1' }, this.timeline);
+    this.customerTypingLine = h('p', { class: 'customer-typing', role: 'status', 'aria-live': 'polite', hidden: true });
     this.composer = h('sb-composer');
     this.head = h('header', { class: 'ticket-head' }, this.titleRow,
       h('div', { class: 'ticket-meta-row' }, this.meta, this.collision), this.controls);
-    this.body = h('div', { class: 'ticket-body' }, this.head, this.timelineBox, this.composer);
+    this.body = h('div', { class: 'ticket-body' }, this.head, this.timelineBox, this.customerTypingLine, this.composer);
     this.replaceChildren(this.placeholder, this.body);
   }
 
@@ -92,6 +96,8 @@ class SbTicket extends HTMLElement {
     this.events = [];
     this.viewing = [];
     this.typing = [];
+    this.customerTyping = false;
+    clearTimeout(this.customerTypingTimer);
     this.formatted = new Set();
     this.nodes = new Map();
     this.editingSubject = false;
@@ -162,6 +168,7 @@ class SbTicket extends HTMLElement {
     const stick = own || this.atBottom();
     const known = this.messages.get(message.id);
     this.messages.set(message.id, { ...known, ...message, attachments: message.attachments || (known && known.attachments) || [] });
+    if (message.direction === 'in' && !known) this.setCustomerTyping(false); // it was sent
     this.renderTimeline();
     if (stick) this.scrollToEnd();
   }
@@ -171,6 +178,19 @@ class SbTicket extends HTMLElement {
     this.viewing = Array.isArray(event.viewing) ? event.viewing : [];
     this.typing = Array.isArray(event.typing) ? event.typing : [];
     this.renderCollision();
+  }
+
+  /** The customer is typing in the chat widget: say so for a few seconds. */
+  applyCustomerTyping(event) {
+    if (!event || event.ticket_id !== this.ticketId || !this.ticket) return;
+    this.setCustomerTyping(true);
+  }
+
+  setCustomerTyping(on) {
+    clearTimeout(this.customerTypingTimer);
+    this.customerTyping = on;
+    if (on) this.customerTypingTimer = setTimeout(() => this.setCustomerTyping(false), CUSTOMER_TYPING_FOR);
+    this.renderCustomerTyping();
   }
 
   setContactName(name) {
@@ -270,10 +290,12 @@ class SbTicket extends HTMLElement {
           : this.ticketId ? h('p', { class: 'muted', text: t('ticket.loading') })
             : [h('p', { class: 'placeholder-title', text: t('ticket.empty') }), h('p', { class: 'muted', text: t('ticket.emptyHint') })]);
       this.collision.replaceChildren();
+      this.renderCustomerTyping();
       return;
     }
     this.renderHead();
     this.renderCollision();
+    this.renderCustomerTyping();
     this.renderTimeline();
   }
 
@@ -334,6 +356,13 @@ class SbTicket extends HTMLElement {
     this.collision.classList.toggle('is-active', parts.length > 0);
     this.collision.classList.toggle('is-typing', typing.length > 0);
     this.collision.replaceChildren(...parts);
+  }
+
+  renderCustomerTyping() {
+    if (!this.customerTypingLine) return;
+    const on = this.customerTyping && Boolean(this.ticket);
+    this.customerTypingLine.hidden = !on;
+    this.customerTypingLine.textContent = on ? t('ticket.customerTyping') : '';
   }
 
   renderTimeline() {
