@@ -303,3 +303,37 @@ async fn the_first_serve_creates_an_admin_and_sigterm_stops_it_gracefully() {
     assert_eq!(admin.role, "admin");
     store.close().await;
 }
+
+#[test]
+fn channel_widget_prints_the_snippet_and_the_secret_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = switchboard(
+        dir.path(),
+        &[
+            "channel",
+            "widget",
+            "--name",
+            "Kaffeehaus",
+            "--origin",
+            "https://shop.example",
+            "--greeting",
+            "Hallo!",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("<script src=\"http://127.0.0.1:8080/widget.js\" data-site=\""));
+    let secret = out.lines().last().unwrap().trim().to_owned();
+    assert!(secret.len() >= 40, "{out}");
+    let (ok, list, _) = switchboard(dir.path(), &["channel", "list"], "");
+    assert!(ok);
+    assert!(list.contains("widget") && list.contains("Kaffeehaus"), "{list}");
+    assert!(!list.contains(&secret));
+    let (ok, _, err) = switchboard(
+        dir.path(),
+        &["channel", "widget", "--name", "Bad", "--origin", "shop.example"],
+        "",
+    );
+    assert!(!ok);
+    assert!(err.contains("origins"), "{err}");
+}
