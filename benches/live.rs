@@ -26,29 +26,21 @@
 //! client together (an upper bound for the server).
 
 mod common;
-use common::env_usize;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use common::{
+    ClientProcess, Dist, Holder, ORIGIN, ParentLines, Socket, connect_ws, dist, env_usize,
+    next_text, open_files_limit, own_rss_kib, settle, start_desk, tell_parent,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt, stream};
 use serde_json::json;
-use switchboard::app::App;
-use switchboard::config::Config;
 use switchboard::desk::agents::NewAgent;
 use switchboard::desk::identity::{IdentityClaim, IdentityKind};
 use switchboard::desk::{Channel, Inbound, Role};
-use switchboard::store::Store;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-const ORIGIN: &str = "http://desk.test";
 const EMAIL: &str = "bench@example.com";
 const PASSWORD: &str = "correct horse battery";
 /// Distinct customers writing; the first message of each opens a ticket, the rest thread.
@@ -69,90 +61,12 @@ fn main() {
     rt.block_on(run());
 }
 
-/// VmRSS of a process in KiB.
-fn rss_kib(pid: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// The soft limit on open files, from /proc/self/limits.
-fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line["Max open files".len()..]
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// Nearest-rank percentile of sorted values.
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-struct Dist {
-    n: usize,
-    p50: f64,
-    p95: f64,
-    p99: f64,
-    max: f64,
-}
-
-fn dist(mut v: Vec<f64>) -> Dist {
-    v.sort_by(f64::total_cmp);
-    Dist {
-        n: v.len(),
-        p50: pct(&v, 50.0),
-        p95: pct(&v, 95.0),
-        p99: pct(&v, 99.0),
-        max: v.last().copied().unwrap_or(f64::NAN),
-    }
-}
-
-impl std::fmt::Display for Dist {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms  (n={})",
-            self.p50, self.p95, self.p99, self.max, self.n
-        )
-    }
-}
-
-fn client_config() -> WebSocketConfig {
-    // Small client buffers by default: the client's memory is not what is measured.
-    // `BENCH_CLIENT_READ_BUFFER=131072` gives tungstenite's default, as the server uses.
-    WebSocketConfig::default()
-        .read_buffer_size(env_usize("BENCH_CLIENT_READ_BUFFER", 8 * 1024))
-        .write_buffer_size(0)
-}
-
 async fn connect(addr: &str, cookie: &str) -> anyhow::Result<Socket> {
-    let mut req = format!("ws://{addr}/ws/agent").into_client_request()?;
-    req.headers_mut().insert("cookie", cookie.parse()?);
-    req.headers_mut().insert("origin", ORIGIN.parse()?);
-    let (ws, _) =
-        tokio_tungstenite::connect_async_with_config(req, Some(client_config()), true).await?;
-    Ok(ws)
-}
-
-/// Next text frame within ten seconds.
-async fn next_text(ws: &mut Socket) -> anyhow::Result<String> {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .map_err(|_| anyhow::anyhow!("no frame within 10 s"))?
-            .ok_or_else(|| anyhow::anyhow!("socket closed"))??;
-        if let Message::Text(t) = msg {
-            return Ok(t.to_string());
-        }
-    }
+    connect_ws(
+        &format!("ws://{addr}/ws/agent"),
+        &[("cookie", cookie), ("origin", ORIGIN)],
+    )
+    .await
 }
 
 /// Connects, waits for hello, subscribes to the queue and waits until the server has
@@ -337,30 +251,14 @@ async fn run() {
         }
     }
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    );
-    let store = Store::connect(&url, None).await.expect("store");
-    store.migrate().await.expect("migrate");
-    let vars = [
-        ("SWITCHBOARD_BIND", "127.0.0.1:0".to_owned()),
-        ("SWITCHBOARD_PUBLIC_URL", ORIGIN.to_owned()),
-        ("SWITCHBOARD_DATA_DIR", dir.path().display().to_string()),
-        ("SWITCHBOARD_DATABASE_URL", url.clone()),
-        ("SWITCHBOARD_LOGIN_PER_MINUTE", "100000".to_owned()),
-    ];
-    let config =
-        Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.clone()))).expect("config");
-    let app = App::start(config, store.clone()).await.expect("start");
-    let addr = app.addr.to_string();
+    let bench = start_desk(&[("SWITCHBOARD_LOGIN_PER_MINUTE", "100000")]).await;
+    let addr = bench.app.addr.to_string();
     let base_url = format!("http://{addr}");
-    let desk = app.state.desk.clone();
+    let desk = bench.app.state.desk.clone();
 
     println!(
         "live-push benchmark: SQLite in {}, desk on {addr}",
-        dir.path().display()
+        bench.dir.path().display()
     );
     println!(
         "settings: {agents} agents, {rate} msg/s for {seconds} s, {idle} idle connections; {} cores",
@@ -375,8 +273,7 @@ async fn run() {
     })
     .await
     .expect("agent");
-    let me = std::process::id().to_string();
-    let rss_before_logins = rss_kib(&me);
+    let rss_before_logins = own_rss_kib();
     let t = Instant::now();
     let client = reqwest::Client::new();
     let cookies: Vec<String> = stream::iter(0..agents)
@@ -391,7 +288,7 @@ async fn run() {
         "signed in {agents} sessions in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let rss_after_logins = rss_kib(&me);
+    let rss_after_logins = own_rss_kib();
     println!(
         "VmRSS before the logins {} KiB, after {} KiB",
         rss_before_logins.unwrap_or(0),
@@ -478,8 +375,7 @@ async fn run() {
     }
     println!("=============================================================");
 
-    app.stop().await;
-    store.close().await;
+    bench.stop().await;
 }
 
 async fn push_latency(
@@ -631,53 +527,37 @@ async fn idle_memory(addr: &str, cookie: &str, n: usize) -> Option<MemoryFigures
         return None;
     }
     settle().await;
-    let me = std::process::id().to_string();
-    let before = rss_kib(&me)?;
+    let before = own_rss_kib()?;
     let t = Instant::now();
 
     // Preferably in a child process, so that only the server's side is counted here.
-    let exe = std::env::current_exe().ok();
-    let child = exe.and_then(|exe| {
-        Command::new(exe)
-            .env(CHILD_VAR, "1")
-            .env("BENCH_CHILD_ADDR", addr)
-            .env("BENCH_CHILD_COOKIE", cookie)
-            .env("BENCH_CHILD_N", n.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                println!(
-                    "note: cannot start the client process ({e}); opening the sockets in-process"
-                )
-            })
-            .ok()
+    let child = ClientProcess::spawn(
+        CHILD_VAR,
+        &[
+            ("BENCH_CHILD_ADDR", addr.to_owned()),
+            ("BENCH_CHILD_COOKIE", cookie.to_owned()),
+            ("BENCH_CHILD_N", n.to_string()),
+        ],
+    )
+    .map_err(|e| {
+        println!("note: cannot start the client process ({e}); opening the sockets in-process")
     });
-    if let Some(mut child) = child {
-        let stdout = child.stdout.take().expect("child stdout");
-        let ready = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            line
-        })
-        .await
-        .unwrap_or_default();
+    if let Ok(mut child) = child {
+        let ready = child.line().await;
         if ready.trim() != "ready" {
             println!("note: the client process failed: {}", ready.trim());
-            let _ = child.kill();
-            let _ = child.wait();
+            child.kill().await;
             return None;
         }
         let open_secs = t.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs(1)).await;
         settle().await;
-        let after = rss_kib(&me)?;
-        let client_kib = rss_kib(&child.id().to_string());
+        let after = own_rss_kib()?;
+        let client_kib = child.rss_kib();
         // Closing its stdin tells the child to close its sockets and exit.
-        drop(child.stdin.take());
-        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+        child.finish().await;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let closed = rss_kib(&me);
+        let closed = own_rss_kib();
         return Some(MemoryFigures {
             n,
             before_kib: before,
@@ -699,10 +579,10 @@ async fn idle_memory(addr: &str, cookie: &str, n: usize) -> Option<MemoryFigures
     let open_secs = t.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
     settle().await;
-    let after = rss_kib(&me)?;
+    let after = own_rss_kib()?;
     drop(sockets);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let closed = rss_kib(&me);
+    let closed = own_rss_kib();
     Some(MemoryFigures {
         n,
         before_kib: before,
@@ -712,11 +592,6 @@ async fn idle_memory(addr: &str, cookie: &str, n: usize) -> Option<MemoryFigures
         client_kib: None,
         open_secs,
     })
-}
-
-/// Lets pending work (handshakes, frees) finish before reading VmRSS.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
 /// The child process: opens the idle sockets, says "ready", holds them until stdin closes.
@@ -732,41 +607,16 @@ fn child() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let mut out = std::io::stdout();
         let sockets = match open_many(&addr, &[cookie], n, 32).await {
             Ok(s) => s,
-            Err(e) => {
-                let _ = writeln!(out, "error: {e}");
-                return;
-            }
+            Err(e) => return tell_parent(&format!("error: {e}")),
         };
-        // Keep reading so pings are answered while idle.
-        let (stop, stopped) = watch::channel(false);
-        let tasks: Vec<_> = sockets
-            .into_iter()
-            .map(|mut ws| {
-                let mut stopped = stopped.clone();
-                tokio::spawn(async move {
-                    loop {
-                        tokio::select! {
-                            msg = ws.next() => if msg.is_none_or(|m| m.is_err()) { break },
-                            _ = stopped.changed() => break,
-                        }
-                    }
-                    let _ = ws.close(None).await;
-                })
-            })
-            .collect();
-        let _ = writeln!(out, "ready");
-        let _ = out.flush();
-        let _ = tokio::task::spawn_blocking(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-        })
-        .await;
-        let _ = stop.send(true);
-        for t in tasks {
-            let _ = t.await;
-        }
+        let mut holder = Holder::new();
+        holder.hold(sockets);
+        tell_parent("ready");
+        // Hold the sockets until the parent closes our stdin.
+        let mut parent = ParentLines::new();
+        while parent.next().await.is_some() {}
+        holder.close().await;
     });
 }

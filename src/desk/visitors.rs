@@ -83,16 +83,10 @@ impl Desk {
         if let Some(name) = &customer.name {
             check_text("name", name, 200)?;
         }
-        for attempt in 0.. {
-            match self
-                .attach_verified(channel_id, known.clone(), &email, customer.name.as_deref())
-                .await
-            {
-                Err(Error::Store(e)) if is_conflict(&e) && attempt < 3 => continue,
-                other => return other,
-            }
-        }
-        unreachable!("the loop returns")
+        retry_conflicts(|| {
+            self.attach_verified(channel_id, known.clone(), &email, customer.name.as_deref())
+        })
+        .await
     }
 
     fn fresh_visitor(&self, reset: bool) -> VisitorSession {
@@ -215,13 +209,21 @@ impl Desk {
         Ok(row.and_then(|v| v.email))
     }
 
-    /// Records that a visitor wrote through a site, so their email and site are known
-    /// later. Cheap to repeat.
-    pub async fn visitor_seen(&self, visitor_id: &str, channel_id: i64) -> Result<()> {
-        let tx = self.store.write().await?;
-        upsert_visitor(&*tx, visitor_id, channel_id, now()).await?;
-        tx.commit().await?;
-        Ok(())
+    /// Records that a visitor wrote through a site, so their site is known later, and
+    /// gives their contact the address they typed before writing (unverified, and only
+    /// when no contact has it). Cheap to repeat.
+    pub async fn visitor_wrote(&self, visitor_id: &str, channel_id: i64) -> Result<()> {
+        retry_conflicts(|| async {
+            let at = now();
+            let tx = self.store.write().await?;
+            upsert_visitor(&*tx, visitor_id, channel_id, at).await?;
+            if let Some(email) = visitor_email(&*tx, visitor_id).await? {
+                attach_typed_email(&*tx, visitor_id, &email, at).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Keeps the address a visitor typed for an answer by email. It is never trusted:
@@ -235,18 +237,10 @@ impl Desk {
         raw: &str,
     ) -> Result<String> {
         let email = normalize_email(raw)?;
-        for attempt in 0.. {
-            match self
-                .store_visitor_email(visitor_id, channel_id, &email)
-                .await
-            {
-                // Someone took the address meanwhile: the next try leaves it with the
-                // visitor only.
-                Err(Error::Store(e)) if is_conflict(&e) && attempt < 3 => continue,
-                other => return other.map(|()| email),
-            }
-        }
-        unreachable!("the loop returns")
+        // Should someone take the address meanwhile, the next try leaves it with the
+        // visitor only.
+        retry_conflicts(|| self.store_visitor_email(visitor_id, channel_id, &email)).await?;
+        Ok(email)
     }
 
     async fn store_visitor_email(
@@ -263,13 +257,7 @@ impl Desk {
             .filter(visitor::Column::Id.eq(visitor_id))
             .exec(&*tx)
             .await?;
-        if let Some(v) = identity::find(&*tx, IdentityKind::Visitor, visitor_id).await?
-            && identity::find(&*tx, IdentityKind::Email, email)
-                .await?
-                .is_none()
-        {
-            identity::insert(&*tx, v.contact_id, IdentityKind::Email, email, false, at).await?;
-        }
+        attach_typed_email(&*tx, visitor_id, email, at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -356,6 +344,22 @@ impl Desk {
     }
 }
 
+/// Runs a write again when it lost a race to a concurrent writer (a unique index or a
+/// PostgreSQL serialization failure); the next try sees the winner's row.
+async fn retry_conflicts<T, F, Fut>(mut write: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match write().await {
+            Err(Error::Store(e)) if is_conflict(&e) && attempt < 3 => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
 /// Inserts the visitor's row, or moves its last-seen time.
 async fn upsert_visitor<C: sea_orm::ConnectionTrait>(
     db: &C,
@@ -377,6 +381,24 @@ async fn upsert_visitor<C: sea_orm::ConnectionTrait>(
     )
     .exec_without_returning(db)
     .await?;
+    Ok(())
+}
+
+/// Adds a typed address to the visitor's contact, unverified, when the visitor has a
+/// contact and no contact has the address.
+async fn attach_typed_email<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    visitor_id: &str,
+    email: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    if let Some(v) = identity::find(db, IdentityKind::Visitor, visitor_id).await?
+        && identity::find(db, IdentityKind::Email, email)
+            .await?
+            .is_none()
+    {
+        identity::insert(db, v.contact_id, IdentityKind::Email, email, false, at).await?;
+    }
     Ok(())
 }
 

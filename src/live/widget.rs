@@ -271,7 +271,7 @@ struct Conn {
     /// The visitor's newest chat ticket, for typing notices.
     ticket_id: Option<i64>,
     last_typing: Option<Instant>,
-    /// The visitor's row exists (written on the first message).
+    /// The visitor's first message on this connection was recorded.
     seen: bool,
     agent_names: HashMap<i64, String>,
 }
@@ -555,7 +555,6 @@ impl Conn {
                     .await
                 {
                     Ok(email) => {
-                        self.seen = true;
                         self.visitor.email = Some(email.clone());
                         json!({"type": "email_saved", "email": email}).to_string()
                     }
@@ -617,7 +616,8 @@ impl Conn {
         let desk = self.state.desk.clone();
         let outcome = desk.ingest(&inbound).await?;
         if !self.seen {
-            desk.visitor_seen(&visitor_id, self.site.channel.id).await?;
+            desk.visitor_wrote(&visitor_id, self.site.channel.id)
+                .await?;
             self.seen = true;
         }
         self.ticket_id = Some(

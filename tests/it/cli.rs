@@ -327,11 +327,21 @@ fn channel_widget_prints_the_snippet_and_the_secret_once() {
     assert!(secret.len() >= 40, "{out}");
     let (ok, list, _) = switchboard(dir.path(), &["channel", "list"], "");
     assert!(ok);
-    assert!(list.contains("widget") && list.contains("Kaffeehaus"), "{list}");
+    assert!(
+        list.contains("widget") && list.contains("Kaffeehaus"),
+        "{list}"
+    );
     assert!(!list.contains(&secret));
     let (ok, _, err) = switchboard(
         dir.path(),
-        &["channel", "widget", "--name", "Bad", "--origin", "shop.example"],
+        &[
+            "channel",
+            "widget",
+            "--name",
+            "Bad",
+            "--origin",
+            "shop.example",
+        ],
         "",
     );
     assert!(!ok);

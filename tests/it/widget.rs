@@ -418,6 +418,29 @@ async fn a_typed_email_is_kept_unverified_and_never_joins_another_contact() {
         .find(|i| i.value == "new@example.com")
         .unwrap();
     assert!(!new.verified);
+    // An address given before the first message joins the contact that message makes.
+    let (mut early, _) = hello(&app, &key, json!({"type": "hello"})).await;
+    send(
+        &mut early,
+        json!({"type": "email", "email": "early@example.com"}),
+    )
+    .await;
+    until(&mut early, |f| f["type"] == "email_saved").await;
+    let ack = say(&mut early, "e1", "hello from early").await;
+    let m = app
+        .desk
+        .message(ack["message"]["id"].as_i64().unwrap())
+        .await
+        .unwrap();
+    let contact = app.desk.ticket(m.ticket_id).await.unwrap().contact_id;
+    let detail = app.desk.contact_detail(contact).await.unwrap();
+    assert!(
+        detail
+            .identities
+            .iter()
+            .any(|i| i.value == "early@example.com" && !i.verified)
+    );
+
     // A bad address is an error frame, not a close.
     send(&mut ws, json!({"type": "email", "email": "not an email"})).await;
     let e = until(&mut ws, |f| f["type"] == "error").await;

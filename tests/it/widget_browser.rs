@@ -237,14 +237,19 @@ async fn a_guest_and_an_agent_chat_both_ways_and_a_reload_resumes_the_conversati
     );
 
     // The guest types: Sam sees it; the message then arrives live in the open ticket.
-    let second = "Great, please add one to my next order.";
-    wait_for_in_shadow(&guest, HOST, "textarea.sb-input")
-        .await
-        .send_keys(second)
-        .await
-        .unwrap();
+    // Typed word by word, as a person types: typing notices go out at most every 2 s.
+    let second = "Great, thank you! Please add one to my next order, the one I place next week.";
+    let input = wait_for_in_shadow(&guest, HOST, "textarea.sb-input").await;
     let (script, args) = contains("sb-ticket .customer-typing", "Customer is typing…");
-    wait_until(&sam, "Sam sees the customer typing", &script, args).await;
+    let mut seen = false;
+    for word in second.split_inclusive(' ') {
+        input.send_keys(word).await.unwrap();
+        seen = seen || sam.execute(&script, args.clone()).await.unwrap() == Value::Bool(true);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    if !seen {
+        wait_until(&sam, "Sam sees the customer typing", &script, args).await;
+    }
     wait_for_in_shadow(&guest, HOST, "button.sb-send")
         .await
         .click()
