@@ -494,7 +494,16 @@ async fn a_connection_that_never_says_hello_is_closed() {
     let app = TestApp::start(Engine::Sqlite).await;
     let (site, _) = site(&app.desk).await;
     let mut ws = connect(&app, &site.channel.key, Some(SHOP)).await.unwrap();
-    assert_eq!(close_code(&mut ws).await, Some(4400));
+    let started = std::time::Instant::now();
+    // The desk waits HELLO_WITHIN (10 s); nothing arrives before that.
+    let closed = tokio::time::timeout(Duration::from_secs(30), ws.next())
+        .await
+        .expect("closed within 30 s");
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 4400),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    assert!(started.elapsed() >= Duration::from_secs(9));
     app.stop().await;
 }
 
