@@ -27,8 +27,8 @@
 
 mod common;
 use common::{
-    ClientProcess, Dist, Holder, ORIGIN, ParentLines, Socket, connect_ws, dist, env_usize,
-    next_text, open_files_limit, own_rss_kib, settle, start_desk, tell_parent,
+    ClientProcess, Dist, Holder, ORIGIN, ParentLines, Socket, bench_main, connect_ws, dist,
+    env_usize, next_text, open_files_limit, own_rss_kib, settle, start_desk, tell_parent,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,14 +51,7 @@ const MARK: &str = "bench#";
 const CHILD_VAR: &str = "SWITCHBOARD_BENCH_LIVE_CHILD";
 
 fn main() {
-    if std::env::var_os(CHILD_VAR).is_some() {
-        return child();
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run());
+    bench_main(CHILD_VAR, run, child);
 }
 
 async fn connect(addr: &str, cookie: &str) -> anyhow::Result<Socket> {
@@ -595,28 +588,22 @@ async fn idle_memory(addr: &str, cookie: &str, n: usize) -> Option<MemoryFigures
 }
 
 /// The child process: opens the idle sockets, says "ready", holds them until stdin closes.
-fn child() {
+async fn child() {
     let addr = std::env::var("BENCH_CHILD_ADDR").expect("addr");
     let cookie = std::env::var("BENCH_CHILD_COOKIE").expect("cookie");
     let n: usize = std::env::var("BENCH_CHILD_N")
         .expect("n")
         .parse()
         .expect("n");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let sockets = match open_many(&addr, &[cookie], n, 32).await {
-            Ok(s) => s,
-            Err(e) => return tell_parent(&format!("error: {e}")),
-        };
-        let mut holder = Holder::new();
-        holder.hold(sockets);
-        tell_parent("ready");
-        // Hold the sockets until the parent closes our stdin.
-        let mut parent = ParentLines::new();
-        while parent.next().await.is_some() {}
-        holder.close().await;
-    });
+    let sockets = match open_many(&addr, &[cookie], n, 32).await {
+        Ok(s) => s,
+        Err(e) => return tell_parent(&format!("error: {e}")),
+    };
+    let mut holder = Holder::new();
+    holder.hold(sockets);
+    tell_parent("ready");
+    // Hold the sockets until the parent closes our stdin.
+    let mut parent = ParentLines::new();
+    while parent.next().await.is_some() {}
+    holder.close().await;
 }

@@ -37,8 +37,8 @@
 
 mod common;
 use common::{
-    BenchDesk, ClientProcess, Dist, Holder, ParentLines, Socket, connect_ws, dist, env_usize,
-    next_text, own_rss_kib, raise_open_files_limit, settle, start_desk, tell_parent,
+    BenchDesk, ClientProcess, Dist, Holder, ParentLines, Socket, bench_main, connect_ws, dist,
+    env_usize, next_text, own_rss_kib, raise_open_files_limit, settle, start_desk, tell_parent,
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -73,14 +73,7 @@ const MARK: &str = "reply#";
 
 fn main() {
     raise_open_files_limit();
-    if std::env::var_os(CHILD_VAR).is_some() {
-        return child();
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run());
+    bench_main(CHILD_VAR, run, child);
 }
 
 async fn send_json(ws: &mut Socket, frame: Value) -> anyhow::Result<()> {
@@ -152,55 +145,54 @@ async fn open_many(
 /// The child process: warms the server up, then opens the new visitors' and the
 /// returning visitors' connections, one batch per line from the parent, and holds them
 /// until its stdin closes. Reports early ends of held connections last.
-fn child() {
+async fn child() {
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}"));
     let addr = var("BENCH_CHILD_ADDR");
     let key = var("BENCH_CHILD_SITE");
     let fresh: usize = var("BENCH_CHILD_FRESH").parse().expect("fresh");
     let returning: usize = var("BENCH_CHILD_RETURNING").parse().expect("returning");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let mut parent = ParentLines::new();
-        let warm = async {
-            let mut sockets = open_many(&addr, &key, WARM, false, "").await?;
-            sockets.extend(open_many(&addr, &key, WARM, true, "warm-").await?);
-            anyhow::Ok(sockets)
-        };
-        match warm.await {
-            Ok(sockets) => {
-                for mut ws in sockets {
-                    let _ = ws.close(None).await;
-                }
+    let mut parent = ParentLines::new();
+    let warm = async {
+        let mut sockets = open_many(&addr, &key, WARM, false, "").await?;
+        sockets.extend(open_many(&addr, &key, WARM, true, "warm-").await?);
+        anyhow::Ok(sockets)
+    };
+    match warm.await {
+        Ok(sockets) => {
+            for mut ws in sockets {
+                let _ = ws.close(None).await;
             }
-            Err(e) => return tell_parent(&format!("error: warm-up: {e}")),
         }
-        tell_parent("ready");
-        let mut holder = Holder::new();
-        for (n, returning, tag) in [(fresh, false, ""), (returning, true, "idle-")] {
-            if parent.next().await.is_none() {
-                return;
-            }
-            let t = Instant::now();
-            match open_many(&addr, &key, n, returning, tag).await {
-                Ok(sockets) => holder.hold(sockets),
-                Err(e) => return tell_parent(&format!("error: {e}")),
-            }
-            tell_parent(&format!("ready {:.2}", t.elapsed().as_secs_f64()));
+        Err(e) => return tell_parent(&format!("error: warm-up: {e}")),
+    }
+    tell_parent("ready");
+    let mut holder = Holder::new();
+    for (n, returning, tag) in [(fresh, false, ""), (returning, true, "idle-")] {
+        if parent.next().await.is_none() {
+            return;
         }
-        while parent.next().await.is_some() {}
-        let early = holder.close().await;
-        let mut reasons: HashMap<String, usize> = HashMap::new();
-        for e in early {
-            *reasons.entry(e).or_default() += 1;
+        let t = Instant::now();
+        match open_many(&addr, &key, n, returning, tag).await {
+            Ok(sockets) => holder.hold(sockets),
+            Err(e) => return tell_parent(&format!("error: {e}")),
         }
-        let mut reasons: Vec<_> = reasons.into_iter().collect();
-        reasons.sort();
-        let text: Vec<String> = reasons.iter().map(|(r, n)| format!("{n}× {r}")).collect();
-        tell_parent(&format!("ended early: {}", text.join(", ")));
-    });
+        tell_parent(&format!("ready {:.2}", t.elapsed().as_secs_f64()));
+    }
+    while parent.next().await.is_some() {}
+    let early = holder.close().await;
+    let mut reasons: HashMap<String, usize> = HashMap::new();
+    for e in early {
+        *reasons.entry(e).or_default() += 1;
+    }
+    let mut reasons: Vec<_> = reasons.into_iter().collect();
+    reasons.sort();
+    let text: Vec<String> = reasons.iter().map(|(r, n)| format!("{n}× {r}")).collect();
+    let text = if text.is_empty() {
+        "none".to_owned()
+    } else {
+        text.join(", ")
+    };
+    tell_parent(&format!("held connections that ended early: {text}"));
 }
 
 struct MemoryFigures {
@@ -325,11 +317,14 @@ struct SlotSeen {
     stray_acks: usize,
     /// Frames the protocol did not lead us to expect (errors, closes, timeouts).
     odd: Vec<String>,
-    other_frames: usize,
+    /// `message` frames that carried one of this visitor's own client ids.
+    echoes: usize,
+    /// Other frames, by type.
+    other_frames: HashMap<String, usize>,
 }
 
 /// One active slot: a visitor that sends as fast as acks come back, replaced by a new
-/// visitor when its frame budget runs low, until `stop_at`.
+/// visitor when its frame budget runs low, for `seconds` after the start signal.
 async fn active_slot(
     slot: usize,
     addr: String,
@@ -361,7 +356,7 @@ async fn active_slot(
         let mut budget = Budget::new();
         let mut in_flight: HashMap<String, Instant> = HashMap::new();
         let mut spent = false;
-        let ok = loop {
+        let ok = 'conn: loop {
             while !spent && in_flight.len() < window && Instant::now() < stop_at {
                 if !budget.take() {
                     spent = true;
@@ -375,7 +370,7 @@ async fn active_slot(
                 seen.sent.push(client_id);
                 if let Err(e) = send_json(&mut ws, frame).await {
                     seen.odd.push(format!("send: {e}"));
-                    break false;
+                    break 'conn false;
                 }
             }
             if in_flight.is_empty() {
@@ -413,7 +408,17 @@ async fn active_slot(
                             }
                             seen.odd.push(format!("error frame: {t}"));
                         }
-                        _ => seen.other_frames += 1,
+                        Some("message")
+                            if v["message"]["client_id"]
+                                .as_str()
+                                .is_some_and(|id| id.starts_with(&format!("a{slot}-"))) =>
+                        {
+                            seen.echoes += 1
+                        }
+                        other => {
+                            let kind = other.unwrap_or("(not JSON)").to_owned();
+                            *seen.other_frames.entry(kind).or_default() += 1;
+                        }
                     }
                 }
                 Some(Ok(Message::Close(f))) => {
@@ -463,7 +468,8 @@ struct ThroughputFigures {
     stray: usize,
     distinct_ids: usize,
     stored: u64,
-    other_frames: usize,
+    echoes: usize,
+    other_frames: HashMap<String, usize>,
     odd: Vec<String>,
     routed_after: usize,
 }
@@ -540,7 +546,14 @@ async fn throughput(
         stray: seen.iter().map(|s| s.stray_acks).sum(),
         distinct_ids: ids.len(),
         stored,
-        other_frames: seen.iter().map(|s| s.other_frames).sum(),
+        echoes: seen.iter().map(|s| s.echoes).sum(),
+        other_frames: seen.iter().flat_map(|s| &s.other_frames).fold(
+            HashMap::new(),
+            |mut all, (kind, n)| {
+                *all.entry(kind.clone()).or_default() += n;
+                all
+            },
+        ),
         odd: seen.iter().flat_map(|s| s.odd.clone()).collect(),
         routed_after: desk.hub.visitors.connections(),
     }
@@ -807,11 +820,15 @@ async fn run() {
             "MISMATCH"
         }
     );
-    if tp.other_frames > 0 {
+    if tp.echoes > 0 {
         println!(
-            "other frames            {} (not ack or error)",
-            tp.other_frames
+            "own messages echoed     {} `message` frames to the sending connection, each \
+             repeating a message it also got an ack for",
+            tp.echoes
         );
+    }
+    for (kind, count) in &tp.other_frames {
+        println!("other frames            {count}× {kind}");
     }
     if !tp.odd.is_empty() {
         let mut odd: HashMap<&str, usize> = HashMap::new();

@@ -32,6 +32,27 @@ pub fn env_usize(name: &str, default: usize) -> usize {
     }
 }
 
+/// Runs a benchmark: `run` on a multi-threaded runtime or, in the benchmark's client
+/// process (`child_var` set, see [`ClientProcess`]), `child` on a single thread.
+pub fn bench_main<R, C>(child_var: &str, run: impl FnOnce() -> R, child: impl FnOnce() -> C)
+where
+    R: Future<Output = ()>,
+    C: Future<Output = ()>,
+{
+    let in_child = std::env::var_os(child_var).is_some();
+    let mut builder = if in_child {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let rt = builder.enable_all().build().expect("runtime");
+    if in_child {
+        rt.block_on(child());
+    } else {
+        rt.block_on(run());
+    }
+}
+
 /// The origin the benchmark desk is served at and its clients send.
 pub const ORIGIN: &str = "http://desk.test";
 
@@ -176,7 +197,7 @@ pub fn client_config() -> WebSocketConfig {
 }
 
 /// Opens a WebSocket with these request headers (and the benchmark's client buffers).
-pub async fn connect_ws(url: &str, headers: &[(&str, &str)]) -> anyhow::Result<Socket> {
+pub async fn connect_ws(url: &str, headers: &[(&'static str, &str)]) -> anyhow::Result<Socket> {
     let mut req = url.into_client_request()?;
     for (name, value) in headers {
         req.headers_mut().insert(*name, value.parse()?);

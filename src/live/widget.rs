@@ -51,6 +51,8 @@ pub const VISITOR_BURST: u32 = 40;
 /// Pushes queued for one connection; a connection further behind re-syncs.
 const PUSH_QUEUE: usize = 64;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Acknowledged message ids a connection remembers to skip their live echo.
+const ACKED_KEPT: usize = 16;
 /// Customer typing notices reach agents at most this often.
 const TYPING_EVERY: Duration = Duration::from_secs(2);
 
@@ -273,6 +275,8 @@ struct Conn {
     last_typing: Option<Instant>,
     /// The visitor's first message on this connection was recorded.
     seen: bool,
+    /// Messages this connection just acknowledged: their live echo is not sent again.
+    acked: std::collections::VecDeque<i64>,
     agent_names: HashMap<i64, String>,
 }
 
@@ -345,6 +349,7 @@ async fn run(state: AppState, site: WidgetSite, socket: WebSocket) {
         visitor,
         joined: None,
         fresh: None,
+        acked: std::collections::VecDeque::new(),
         ticket_id: None,
         last_typing: None,
         seen: false,
@@ -508,6 +513,9 @@ impl Conn {
     async fn show(&mut self, push: Push) -> Option<String> {
         match push {
             Push::Message(m) => {
+                if self.acked.contains(&m.id) {
+                    return None;
+                }
                 let shown = self.view(&m).await?;
                 Some(json!({"type": "message", "message": shown}).to_string())
             }
@@ -625,6 +633,10 @@ impl Conn {
                 .map_or(outcome.ticket_id, |t| t.max(outcome.ticket_id)),
         );
         self.join(outcome.contact_id, &[outcome.ticket_id]);
+        if self.acked.len() == ACKED_KEPT {
+            self.acked.pop_front();
+        }
+        self.acked.push_back(outcome.message_id);
         let stored = desk.message(outcome.message_id).await?;
         let shown = self.view(&stored).await.ok_or_else(|| {
             Error::invalid("client_id", "names a message that is not the visitor's")

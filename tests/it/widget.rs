@@ -151,6 +151,9 @@ async fn a_message_is_acknowledged_once_stored_and_a_replayed_client_id_is_a_no_
         .await
         .unwrap();
     assert_eq!(next.ticket_id, ticket.id);
+    // The sending connection gets the ack, not also a live echo of its own message.
+    let echo = tokio::time::timeout(Duration::from_millis(300), ws.next()).await;
+    assert!(echo.is_err(), "unexpected frame: {echo:?}");
 
     // Bad frames are refused with a reason and store nothing.
     let bad = say(&mut ws, "not ok!", "x").await;
