@@ -352,6 +352,12 @@ pub async fn load(desk: &Desk, origin: &str) -> Result<String, Error> {
     Ok(summary)
 }
 
+/// The customer the demo shop's "signed in" switch signs in as: the first demo
+/// customer, who has orders. Returns (name, email).
+pub fn shop_customer() -> (&'static str, &'static str) {
+    (CUSTOMERS[0].name, CUSTOMERS[0].email)
+}
+
 /// The demo widget site, created on first use; its allowed origin follows the desk's.
 pub async fn demo_site(desk: &Desk, origin: &str) -> Result<WidgetSite, Error> {
     if let Some(site) = desk.demo_widget().await? {

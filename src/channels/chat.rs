@@ -13,8 +13,9 @@ use serde_json::json;
 use sha2::Sha256;
 
 use crate::desk::channels::WidgetSite;
-use crate::desk::visitors::VerifiedCustomer;
-use crate::desk::{DeliveryStatus, Desk, Direction};
+use crate::desk::identity::{IdentityClaim, IdentityKind};
+use crate::desk::visitors::{VerifiedCustomer, VisitorSession};
+use crate::desk::{Channel, Desk, Direction, Error, Inbound};
 use crate::outbox::JobError;
 use entity::message;
 
@@ -140,6 +141,44 @@ pub fn check_client_id(client_id: &str) -> bool {
     !client_id.is_empty() && client_id.len() <= 64 && is_token_char(client_id)
 }
 
+/// A widget's `send` frame as the desk's [`Inbound`]: the visitor's identity (verified
+/// when the shop vouched for this visitor), the client id in the visitor's namespace,
+/// the text checked against the widget's limits.
+pub fn inbound(
+    visitor: &VisitorSession,
+    client_id: &str,
+    text: &str,
+) -> crate::desk::Result<Inbound> {
+    if !check_client_id(client_id) {
+        return Err(Error::invalid(
+            "client_id",
+            "1 to 64 letters, digits, - or _",
+        ));
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Error::invalid("text", "must not be empty"));
+    }
+    if text.chars().count() > MAX_CHAT_TEXT {
+        return Err(Error::invalid(
+            "text",
+            format!("at most {MAX_CHAT_TEXT} characters"),
+        ));
+    }
+    let mut claim = IdentityClaim::new(IdentityKind::Visitor, visitor.visitor_id.clone());
+    if visitor.verified.is_some() {
+        claim = claim.verified();
+    }
+    let mut inbound = Inbound::text(
+        Channel::Chat,
+        external_id(&visitor.visitor_id, client_id),
+        claim,
+        text,
+    );
+    inbound.name = visitor.verified.as_ref().and_then(|v| v.name.clone());
+    Ok(inbound)
+}
+
 /// The external id of a widget message: the client id within the visitor's own
 /// namespace, so one visitor's ids can never name another visitor's message.
 pub fn external_id(visitor_id: &str, client_id: &str) -> String {
@@ -203,30 +242,11 @@ pub fn error_frame(code: &str, detail: &str, client_id: Option<&str>) -> String 
     frame.to_string()
 }
 
-/// Delivers an agent's reply on a chat ticket. The widget already got it live when it
-/// committed, or gets it when the visitor returns; if no widget of the customer is
-/// connected and an email address is known, a copy goes out by email through the
-/// outbox. One transaction marks it delivered (or sent) and queues that copy, so a
-/// repeated job neither sends twice nor loses the copy.
+/// Delivers an agent's reply on a chat ticket: the widget got it live when it
+/// committed, or gets it when the visitor returns; the desk decides whether a copy goes
+/// out by email ([`Desk::chat_reply_shown`]).
 pub async fn deliver(desk: &Desk, message: &message::Model) -> Result<(), JobError> {
-    let retry = |e: crate::desk::Error| JobError::Retry(e.to_string());
-    let ticket = desk.ticket(message.ticket_id).await.map_err(retry)?;
-    if desk.hub.visitor_online(ticket.contact_id) {
-        return desk
-            .set_delivery(message.id, DeliveryStatus::Delivered, None)
-            .await
-            .map(|_| ())
-            .map_err(retry);
-    }
-    let copy_to = desk.chat_email(ticket.contact_id).await.map_err(retry)?;
-    let copy = copy_to.map(|to| {
-        (
-            crate::outbox::kind::EMAIL,
-            json!({"message_id": message.id, "to": to, "reason": "chat_offline"}),
-        )
-    });
-    desk.set_delivery_with(message.id, DeliveryStatus::Sent, None, copy)
+    desk.chat_reply_shown(message)
         .await
-        .map(|_| ())
-        .map_err(retry)
+        .map_err(|e| JobError::Retry(e.to_string()))
 }

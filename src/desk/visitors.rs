@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 
 use super::agents::random_secret;
 use super::identity::{self, IdentityKind, normalize_email};
-use super::{Actor, Channel, Desk, Direction, Error, Result, check_text};
+use super::{Actor, Channel, DeliveryStatus, Desk, Direction, Error, Result, check_text};
 use crate::store::{is_conflict, now};
 use entity::{identity as identity_row, message, ticket, visitor};
 
@@ -70,7 +70,7 @@ impl Desk {
             let Some(visitor_id) = known else {
                 return Ok(self.fresh_visitor(false));
             };
-            let email = self.touch_visitor(&visitor_id).await?;
+            let email = visitor_email(self.store.db(), &visitor_id).await?;
             return Ok(VisitorSession {
                 visitor_id,
                 contact_id: found.map(|v| v.contact_id),
@@ -201,14 +201,6 @@ impl Desk {
         })
     }
 
-    /// Notes that a known visitor is back; returns the email address they gave.
-    async fn touch_visitor(&self, visitor_id: &str) -> Result<Option<String>> {
-        let row = visitor::Entity::find_by_id(visitor_id.to_owned())
-            .one(self.store.db())
-            .await?;
-        Ok(row.and_then(|v| v.email))
-    }
-
     /// Records that a visitor wrote through a site, so their site is known later, and
     /// gives their contact the address they typed before writing (unverified, and only
     /// when no contact has it). Cheap to repeat.
@@ -262,15 +254,6 @@ impl Desk {
         Ok(())
     }
 
-    /// The contact a visitor writes as, once they wrote or were vouched for.
-    pub async fn visitor_contact(&self, visitor_id: &str) -> Result<Option<i64>> {
-        Ok(
-            identity::find(self.store.db(), IdentityKind::Visitor, visitor_id)
-                .await?
-                .map(|v| v.contact_id),
-        )
-    }
-
     /// The chat conversation a visitor may read: the customer's and agents' messages
     /// (never notes) on the contact's chat tickets, oldest first; with `after`, only
     /// newer ones. Also returns the contact's chat ticket ids.
@@ -306,9 +289,31 @@ impl Desk {
         Ok((messages, tickets))
     }
 
+    /// Records how an agent's chat reply reached the customer. With a widget of the
+    /// customer connected it was shown at once: delivered. Otherwise it waits in the
+    /// widget (sent) and, when an address is known, a copy goes out by email through
+    /// the outbox, queued in the same transaction, so a repeated delivery never queues
+    /// it twice.
+    pub async fn chat_reply_shown(&self, reply: &message::Model) -> Result<()> {
+        let ticket = self.ticket(reply.ticket_id).await?;
+        if self.hub.visitor_online(ticket.contact_id) {
+            return self
+                .set_delivery(reply.id, DeliveryStatus::Delivered, None)
+                .await;
+        }
+        let copy = self.chat_email(ticket.contact_id).await?.map(|to| {
+            (
+                crate::outbox::kind::EMAIL,
+                serde_json::json!({"message_id": reply.id, "to": to, "reason": "chat_offline"}),
+            )
+        });
+        self.set_delivery_with(reply.id, DeliveryStatus::Sent, None, copy)
+            .await
+    }
+
     /// Where to send a copy of a chat answer the visitor was not there to read: the
     /// contact's verified email, else the address the visitor gave most recently.
-    pub async fn chat_email(&self, contact_id: i64) -> Result<Option<String>> {
+    async fn chat_email(&self, contact_id: i64) -> Result<Option<String>> {
         let db = self.store.db();
         let verified: Option<String> = identity_row::Entity::find()
             .select_only()

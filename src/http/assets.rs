@@ -67,10 +67,6 @@ pub async fn demo_style(headers: HeaderMap) -> Response {
     file("demo/shop.css", &headers)
 }
 
-/// The customer the demo shop's "signed in" switch signs in as (one of the demo
-/// data's customers, with orders).
-pub const DEMO_CUSTOMER: (&str, &str) = ("Anna Schneider", "anna.schneider@example.de");
-
 /// Which demo shop visitor to show.
 #[derive(serde::Deserialize)]
 pub struct DemoQuery {
@@ -94,7 +90,7 @@ pub async fn demo_shop(
         .ok_or_else(|| super::error::Problem::not_found("the demo page is missing"))?;
     let page = String::from_utf8_lossy(&page.data).into_owned();
     let (name, email, signature, who, href, label) = if query.signed_in {
-        let (name, email) = DEMO_CUSTOMER;
+        let (name, email) = crate::demo::shop_customer();
         let signature = crate::channels::chat::identity_signature(&site.channel.secret, email);
         (name, email, signature, name, "/demo/shop", "Sign out")
     } else {

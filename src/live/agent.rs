@@ -9,17 +9,18 @@
 //! hub is told to re-sync and closed.
 
 use std::collections::{BTreeSet, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::socket::{End, HEARTBEAT, close, finish, heartbeat, is_too_big, ping, send};
 use super::{Event, Scope, Topic};
 use crate::desk::Role;
 use crate::http::AppState;
@@ -28,25 +29,10 @@ use crate::http::error::Problem;
 
 /// Largest message a client may send; the console's messages are tiny.
 pub const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
-/// Ping interval; a peer silent for two intervals is gone.
-pub const HEARTBEAT: Duration = Duration::from_secs(25);
 /// Client messages allowed per second (bursts of up to this many).
 pub const CLIENT_RATE: u32 = 20;
 /// Topics one connection may hold.
 pub const MAX_TOPICS: usize = 64;
-/// A send that takes longer means the peer is not reading.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Close codes: the standard ones, and ours in the 4000 range.
-pub mod close {
-    pub const UNSUPPORTED: u16 = 1003;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    /// Fell behind the hub: re-read the API and reconnect.
-    pub const RESYNC: u16 = 4000;
-    /// The session ended (logout, expiry, deactivation).
-    pub const SESSION_ENDED: u16 = 4401;
-}
 
 /// What the console sends.
 #[derive(Deserialize)]
@@ -110,12 +96,6 @@ struct Connection {
     viewing: HashSet<i64>,
 }
 
-/// Why the loop ended, and what to tell the peer.
-enum End {
-    Quiet,
-    Close(u16, &'static str),
-}
-
 impl Connection {
     async fn run(mut self, socket: WebSocket) {
         let hub = self.state.desk.hub.clone();
@@ -126,14 +106,9 @@ impl Connection {
         let hello =
             json!({"type": "hello", "agent_id": self.agent_id, "last_event_id": hub.last_id()})
                 .to_string();
-        let mut end = if send(&mut sink, hello).await {
-            None
-        } else {
-            Some(End::Quiet)
-        };
+        let mut end = (!send(&mut sink, hello).await).then_some(End::Quiet);
 
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
-        heartbeat.tick().await;
+        let mut heartbeat = heartbeat().await;
         let mut last_heard = Instant::now();
         let mut budget = CLIENT_RATE as f64;
         let mut refilled = Instant::now();
@@ -191,20 +166,15 @@ impl Connection {
                         end = Some(End::Quiet);
                     } else if !self.session_alive().await {
                         end = Some(End::Close(close::SESSION_ENDED, "session ended"));
-                    } else if tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Ping(Default::default()))).await.map_or(true, |r| r.is_err()) {
+                    } else if !ping(&mut sink).await {
                         end = Some(End::Quiet);
                     }
                 }
             }
         }
 
-        if let Some(End::Close(code, reason)) = end {
-            let frame = CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            };
-            let _ =
-                tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+        if let Some(end) = end {
+            finish(&mut sink, end).await;
         }
         for ticket_id in self.viewing.drain() {
             hub.viewing(ticket_id, self.agent_id, false);
@@ -307,23 +277,6 @@ impl Connection {
     }
 }
 
-/// True when a read failed because the peer's frame was over the size limit.
-pub(crate) fn is_too_big(e: &axum::Error) -> bool {
-    let text = e.to_string().to_lowercase();
-    text.contains("too long") || text.contains("too big")
-}
-
 fn to_json(event: &Event) -> String {
     serde_json::to_string(event).unwrap_or_default()
-}
-
-/// Sends a text frame; false when the peer is gone or not reading.
-async fn send<S>(sink: &mut S, text: impl Into<Utf8Bytes>) -> bool
-where
-    S: futures_util::Sink<Message> + Unpin,
-{
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await,
-        Ok(Ok(()))
-    )
 }

@@ -9,6 +9,7 @@
 //! on which ticket, for presence and collision detection.
 
 pub mod agent;
+pub mod socket;
 pub mod widget;
 
 use std::collections::{BTreeSet, HashMap};

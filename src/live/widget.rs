@@ -16,24 +16,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use super::agent::close;
-use crate::channels::chat::{
-    self, MAX_CHAT_TEXT, WidgetFrame, WidgetMessage, check_client_id, error_frame,
-};
+use super::socket::{End, HEARTBEAT, close, finish, heartbeat, is_too_big, ping, send};
+use crate::channels::chat::{self, WidgetFrame, WidgetMessage, error_frame};
 use crate::desk::channels::WidgetSite;
-use crate::desk::identity::{IdentityClaim, IdentityKind};
 use crate::desk::visitors::VisitorSession;
-use crate::desk::{Channel, Error, Inbound};
+use crate::desk::{Channel, Error};
 use crate::http::AppState;
 use crate::http::error::Problem;
 use entity::message;
@@ -42,29 +39,16 @@ use entity::message;
 pub const MAX_FRAME: usize = 16 * 1024;
 /// How long a new connection may take to say hello.
 pub const HELLO_WITHIN: Duration = Duration::from_secs(10);
-/// Ping interval; a peer silent for two intervals is gone.
-pub const HEARTBEAT: Duration = Duration::from_secs(25);
 /// Frames one visitor may send per second, across all their tabs ...
 pub const VISITOR_RATE: u32 = 4;
 /// ... in bursts of this many (a widget resends its unacknowledged messages at once).
 pub const VISITOR_BURST: u32 = 40;
 /// Pushes queued for one connection; a connection further behind re-syncs.
 const PUSH_QUEUE: usize = 64;
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Acknowledged message ids a connection remembers to skip their live echo.
 const ACKED_KEPT: usize = 16;
 /// Customer typing notices reach agents at most this often.
 const TYPING_EVERY: Duration = Duration::from_secs(2);
-
-/// Our own close codes for the widget.
-pub mod widget_close {
-    /// No hello in time.
-    pub const NO_HELLO: u16 = 4400;
-    /// The identity signature is not the site's.
-    pub const FORGED_IDENTITY: u16 = 4403;
-    /// The desk could not store a message now; reconnect and resend.
-    pub const TRY_AGAIN: u16 = 1011;
-}
 
 /// The per-visitor frame budget, shared by a visitor's connections.
 pub type VisitorLimiter = DefaultKeyedRateLimiter<String>;
@@ -255,12 +239,6 @@ pub async fn socket(
         .on_upgrade(move |socket| run(state, site, socket)))
 }
 
-/// Why a connection ends.
-enum End {
-    Quiet,
-    Close(u16, &'static str),
-}
-
 /// One widget's connection after the handshake.
 struct Conn {
     state: AppState,
@@ -287,7 +265,7 @@ async fn run(state: AppState, site: WidgetSite, socket: WebSocket) {
         Ok(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => return,
         Ok(Some(Ok(_))) => None,
         Err(_) => {
-            return close_with(&mut sink, widget_close::NO_HELLO, "say hello first").await;
+            return finish(&mut sink, End::Close(close::NO_HELLO, "say hello first")).await;
         }
     };
     let Some(WidgetFrame::Hello {
@@ -296,7 +274,11 @@ async fn run(state: AppState, site: WidgetSite, socket: WebSocket) {
         after,
     }) = hello
     else {
-        return close_with(&mut sink, close::POLICY, "the first frame must be hello").await;
+        return finish(
+            &mut sink,
+            End::Close(close::POLICY, "the first frame must be hello"),
+        )
+        .await;
     };
     let verified = match identity {
         None => None,
@@ -312,10 +294,9 @@ async fn run(state: AppState, site: WidgetSite, socket: WebSocket) {
                     ),
                 )
                 .await;
-                return close_with(
+                return finish(
                     &mut sink,
-                    widget_close::FORGED_IDENTITY,
-                    "identity signature invalid",
+                    End::Close(close::FORGED_IDENTITY, "identity signature invalid"),
                 )
                 .await;
             }
@@ -330,16 +311,15 @@ async fn run(state: AppState, site: WidgetSite, socket: WebSocket) {
         Ok(v) => v,
         Err(Error::Invalid { message, .. }) => {
             let _ = send(&mut sink, error_frame("invalid_identity", &message, None)).await;
-            return close_with(
+            return finish(
                 &mut sink,
-                widget_close::FORGED_IDENTITY,
-                "identity not usable",
+                End::Close(close::FORGED_IDENTITY, "identity not usable"),
             )
             .await;
         }
         Err(e) => {
             tracing::warn!("widget hello failed: {e}");
-            return close_with(&mut sink, widget_close::TRY_AGAIN, "try again").await;
+            return finish(&mut sink, End::Close(close::TRY_AGAIN, "try again")).await;
         }
     };
 
@@ -360,19 +340,14 @@ async fn run(state: AppState, site: WidgetSite, socket: WebSocket) {
         Err(e) => {
             tracing::warn!("widget history failed: {e}");
             conn.leave();
-            return close_with(&mut sink, widget_close::TRY_AGAIN, "try again").await;
+            return finish(&mut sink, End::Close(close::TRY_AGAIN, "try again")).await;
         }
     };
     let visitors = state.desk.hub.visitors.clone();
     let mut available = visitors.available.subscribe();
     available.mark_unchanged();
-    let mut end = if send(&mut sink, welcome).await {
-        None
-    } else {
-        Some(End::Quiet)
-    };
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    heartbeat.tick().await;
+    let mut end = (!send(&mut sink, welcome).await).then_some(End::Quiet);
+    let mut heartbeat = heartbeat().await;
     let mut last_heard = Instant::now();
     let mut pushes: Option<mpsc::Receiver<Push>> = None;
 
@@ -413,7 +388,7 @@ async fn run(state: AppState, site: WidgetSite, socket: WebSocket) {
                     Some(Ok(Message::Binary(_))) => Some(End::Close(close::UNSUPPORTED, "text frames only")),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
                     Some(Ok(Message::Close(_))) | None => Some(End::Quiet),
-                    Some(Err(e)) => Some(if super::agent::is_too_big(&e) {
+                    Some(Err(e)) => Some(if is_too_big(&e) {
                         End::Close(close::TOO_BIG, "frame too big")
                     } else {
                         End::Quiet
@@ -421,17 +396,15 @@ async fn run(state: AppState, site: WidgetSite, socket: WebSocket) {
                 };
             },
             _ = heartbeat.tick() => {
-                if last_heard.elapsed() > HEARTBEAT * 2
-                    || tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Ping(Default::default()))).await.map_or(true, |r| r.is_err())
-                {
+                if last_heard.elapsed() > HEARTBEAT * 2 || !ping(&mut sink).await {
                     end = Some(End::Quiet);
                 }
             }
         }
     }
     conn.leave();
-    if let Some(End::Close(code, reason)) = end {
-        close_with(&mut sink, code, reason).await;
+    if let Some(end) = end {
+        finish(&mut sink, end).await;
     }
 }
 
@@ -552,7 +525,7 @@ impl Conn {
                             error_frame("unavailable", "not stored; it will be sent again", None),
                         )
                         .await;
-                        return Some(End::Close(widget_close::TRY_AGAIN, "try again"));
+                        return Some(End::Close(close::TRY_AGAIN, "try again"));
                     }
                 }
             }
@@ -593,34 +566,8 @@ impl Conn {
 
     /// Stores a visitor message (or finds it stored) and builds its acknowledgement.
     async fn send_message(&mut self, client_id: &str, text: &str) -> crate::desk::Result<String> {
-        if !check_client_id(client_id) {
-            return Err(Error::invalid(
-                "client_id",
-                "1 to 64 letters, digits, - or _",
-            ));
-        }
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(Error::invalid("text", "must not be empty"));
-        }
-        if text.chars().count() > MAX_CHAT_TEXT {
-            return Err(Error::invalid(
-                "text",
-                format!("at most {MAX_CHAT_TEXT} characters"),
-            ));
-        }
+        let inbound = chat::inbound(&self.visitor, client_id, text)?;
         let visitor_id = self.visitor.visitor_id.clone();
-        let mut claim = IdentityClaim::new(IdentityKind::Visitor, visitor_id.clone());
-        if self.visitor.verified.is_some() {
-            claim = claim.verified();
-        }
-        let mut inbound = Inbound::text(
-            Channel::Chat,
-            chat::external_id(&visitor_id, client_id),
-            claim,
-            text,
-        );
-        inbound.name = self.visitor.verified.as_ref().and_then(|v| v.name.clone());
         let desk = self.state.desk.clone();
         let outcome = desk.ingest(&inbound).await?;
         if !self.seen {
@@ -643,26 +590,4 @@ impl Conn {
         })?;
         Ok(json!({"type": "ack", "client_id": client_id, "message": shown}).to_string())
     }
-}
-
-/// Sends a text frame; false when the peer is gone or not reading.
-async fn send<S>(sink: &mut S, text: impl Into<Utf8Bytes>) -> bool
-where
-    S: futures_util::Sink<Message> + Unpin,
-{
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await,
-        Ok(Ok(()))
-    )
-}
-
-async fn close_with<S>(sink: &mut S, code: u16, reason: &'static str)
-where
-    S: futures_util::Sink<Message> + Unpin,
-{
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    };
-    let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
 }

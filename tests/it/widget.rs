@@ -62,6 +62,14 @@ async fn say(ws: &mut Socket, client_id: &str, text: &str) -> Value {
     until(ws, |f| f["type"] == "ack" || f["type"] == "error").await
 }
 
+/// The stored message an ack names.
+async fn stored(desk: &Desk, ack: &Value) -> entity::message::Model {
+    let id = ack["message"]["id"]
+        .as_i64()
+        .expect("an ack with a message id");
+    desk.message(id).await.unwrap()
+}
+
 async fn count_messages(desk: &Desk, text: &str) -> usize {
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     entity::message::Entity::find()
@@ -122,9 +130,9 @@ async fn a_message_is_acknowledged_once_stored_and_a_replayed_client_id_is_a_no_
     assert_eq!(ack["message"]["client_id"], "m-1");
     assert_eq!(ack["message"]["direction"], "in");
     // Acknowledged means committed: another connection of the store sees it.
-    let stored = app.desk.message(id).await.unwrap();
-    assert_eq!(stored.channel, "chat");
-    let ticket = app.desk.ticket(stored.ticket_id).await.unwrap();
+    let first = app.desk.message(id).await.unwrap();
+    assert_eq!(first.channel, "chat");
+    let ticket = app.desk.ticket(first.ticket_id).await.unwrap();
     assert_eq!(ticket.channel, "chat");
 
     // The same client id again, on this connection and on a new one after a cut.
@@ -145,11 +153,7 @@ async fn a_message_is_acknowledged_once_stored_and_a_replayed_client_id_is_a_no_
 
     // A resumed visitor keeps one conversation: the next message joins the ticket.
     let next = say(&mut ws, "m-2", "Order SB-1").await;
-    let next = app
-        .desk
-        .message(next["message"]["id"].as_i64().unwrap())
-        .await
-        .unwrap();
+    let next = stored(&app.desk, &next).await;
     assert_eq!(next.ticket_id, ticket.id);
     // The sending connection gets the ack, not also a live echo of its own message.
     let echo = tokio::time::timeout(Duration::from_millis(300), ws.next()).await;
@@ -177,11 +181,7 @@ async fn a_visitor_never_reads_another_visitors_conversation() {
     let (mut a, welcome_a) = hello(&app, &key, json!({"type": "hello"})).await;
     let token_a = welcome_a["token"].as_str().unwrap().to_owned();
     let ack = say(&mut a, "same-id", "A's secret: my address is Main St 1").await;
-    let a_message = app
-        .desk
-        .message(ack["message"]["id"].as_i64().unwrap())
-        .await
-        .unwrap();
+    let a_message = stored(&app.desk, &ack).await;
 
     // B is a new visitor: nothing of A's.
     let (mut b, welcome_b) = hello(&app, &key, json!({"type": "hello"})).await;
@@ -320,11 +320,7 @@ async fn a_signed_identity_ties_the_visitor_to_the_customer_and_a_forged_one_is_
     // Her anonymous conversation came along.
     assert_eq!(w["messages"][0]["text"], "question before signing in");
     let ack = say(&mut ws, "after", "now signed in").await;
-    let m = app
-        .desk
-        .message(ack["message"]["id"].as_i64().unwrap())
-        .await
-        .unwrap();
+    let m = stored(&app.desk, &ack).await;
     let ticket = app.desk.ticket(m.ticket_id).await.unwrap();
     assert_eq!(ticket.contact_id, known.contact_id);
     let contact = app.desk.contact_detail(known.contact_id).await.unwrap();
@@ -393,11 +389,7 @@ async fn a_typed_email_is_kept_unverified_and_never_joins_another_contact() {
     .await;
     let saved = until(&mut ws, |f| f["type"] == "email_saved").await;
     assert_eq!(saved["email"], "erika@example.com");
-    let m = app
-        .desk
-        .message(ack["message"]["id"].as_i64().unwrap())
-        .await
-        .unwrap();
+    let m = stored(&app.desk, &ack).await;
     let ticket = app.desk.ticket(m.ticket_id).await.unwrap();
     assert_ne!(ticket.contact_id, erika.contact_id);
     let erika_now = app.desk.contact_detail(erika.contact_id).await.unwrap();
@@ -430,11 +422,7 @@ async fn a_typed_email_is_kept_unverified_and_never_joins_another_contact() {
     .await;
     until(&mut early, |f| f["type"] == "email_saved").await;
     let ack = say(&mut early, "e1", "hello from early").await;
-    let m = app
-        .desk
-        .message(ack["message"]["id"].as_i64().unwrap())
-        .await
-        .unwrap();
+    let m = stored(&app.desk, &ack).await;
     let contact = app.desk.ticket(m.ticket_id).await.unwrap().contact_id;
     let detail = app.desk.contact_detail(contact).await.unwrap();
     assert!(
@@ -520,11 +508,7 @@ async fn answers_are_delivered_live_or_queued_by_email_when_the_visitor_is_away(
     let (mut ws, w) = hello(&app, &key, json!({"type": "hello"})).await;
     let token = w["token"].as_str().unwrap().to_owned();
     let ack = say(&mut ws, "c1", "anyone there?").await;
-    let m = app
-        .desk
-        .message(ack["message"]["id"].as_i64().unwrap())
-        .await
-        .unwrap();
+    let m = stored(&app.desk, &ack).await;
     let reply = |text: &str| ReplyInput {
         text: text.into(),
         html: None,

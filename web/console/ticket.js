@@ -208,24 +208,20 @@ class SbTicket extends HTMLElement {
     return this.composer.send();
   }
 
-  async update(change) {
-    if (!this.ticket) return;
-    const id = this.ticket.id;
-    try {
-      const ticket = await api.patch(`/tickets/${id}`, change);
-      this.changed(ticket);
-      return ticket;
-    } catch (error) {
-      this.renderHead();
-      report(this, error);
-      return null;
-    }
+  update(change) {
+    return this.save((id) => api.patch(`/tickets/${id}`, change));
   }
 
-  async assign(to) {
+  assign(to) {
+    return this.save((id) => api.post(`/tickets/${id}/assign`, to));
+  }
+
+  // Runs a change of the open ticket; the answer is the ticket as stored, or null after
+  // the error was shown.
+  async save(request) {
     if (!this.ticket) return null;
     try {
-      const ticket = await api.post(`/tickets/${this.ticket.id}/assign`, to);
+      const ticket = await request(this.ticket.id);
       this.changed(ticket);
       return ticket;
     } catch (error) {
