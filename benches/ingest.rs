@@ -201,7 +201,11 @@ async fn measure(
 ) -> Result<Figures, String> {
     let n = messages.len();
     let raw_chunk = env_usize("BENCH_RAW_CHUNK", 500);
-    let desk = Desk::new(store.clone(), Rules::default());
+    let desk = Desk::new(
+        store.clone(),
+        Rules::default(),
+        switchboard::blobs::Blobs::new(&std::env::temp_dir().join("switchboard-bench-blobs")),
+    );
 
     // 1. Ingest.
     let (outcomes, took, errors) = ingest_all(&desk, messages, tasks).await;

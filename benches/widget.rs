@@ -645,6 +645,7 @@ async fn push_latency(
                 text: format!("{MARK}{seq} Your jacket left our warehouse this morning."),
                 html: None,
                 status: None,
+                attachments: vec![],
             };
             let called = base.elapsed().as_nanos() as u64;
             let ok = desk

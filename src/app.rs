@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::blobs::Blobs;
 use crate::config::Config;
 use crate::desk::agents::NewAgent;
 use crate::desk::{Desk, Role, Rules};
@@ -35,7 +36,17 @@ pub fn rules(config: &Config) -> Rules {
     Rules {
         reopen_window: config.reopen_window,
         default_region: config.default_region,
+        mail: crate::desk::email::MailRules {
+            max_message_bytes: config.max_mail_bytes,
+            auto_answers_per_hour: config.auto_answers_per_hour,
+        },
     }
+}
+
+/// The desk of a configured store: its rules and the attachments under the data
+/// directory.
+pub fn desk(config: &Config, store: Store) -> Desk {
+    Desk::new(store, rules(config), Blobs::new(&config.data_dir))
 }
 
 /// Connects to the configured store and brings its schema up to date.
@@ -62,7 +73,7 @@ impl App {
             .await
             .with_context(|| format!("SWITCHBOARD_BIND: cannot listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
-        let desk = Desk::new(store.clone(), rules(&config));
+        let desk = desk(&config, store.clone());
         let state = AppState {
             login_limiter: Arc::new(LoginLimiter::new(config.login_per_minute)),
             widget_limiter: Arc::new(crate::live::widget::visitor_limiter()),
@@ -71,10 +82,15 @@ impl App {
         };
         let (stop, stopped) = watch::channel(false);
 
+        let mailer = Arc::new(crate::channels::email::smtp::Mailer::default());
         let mut handlers: HashMap<&'static str, outbox::Handler> = HashMap::new();
         handlers.insert(
             outbox::kind::DELIVER,
-            crate::channels::deliver_handler(desk.clone()),
+            crate::channels::deliver_handler(desk.clone(), mailer.clone()),
+        );
+        handlers.insert(
+            outbox::kind::EMAIL,
+            crate::channels::email::follow_up_handler(desk.clone(), mailer),
         );
         let worker = Worker {
             store: store.clone(),
@@ -85,6 +101,11 @@ impl App {
         };
         let mut workers = vec![tokio::spawn(worker.run(stopped.clone()))];
         workers.push(tokio::spawn(maintenance(state.clone(), stopped.clone())));
+        workers.push(tokio::spawn(crate::channels::email::imap::supervise(
+            desk.clone(),
+            state.config.mail_poll,
+            stopped.clone(),
+        )));
 
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Small live events go out at once instead of waiting for more to send.
@@ -188,7 +209,7 @@ pub async fn first_admin(desk: &Desk, config: &Config) -> anyhow::Result<()> {
 /// `switchboard serve`: runs until SIGTERM or Ctrl-C, then shuts down gracefully.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let desk = Desk::new(store.clone(), rules(&config));
+    let desk = desk(&config, store.clone());
     first_admin(&desk, &config).await?;
     let app = App::start(config, store.clone()).await?;
     shutdown_signal().await;

@@ -31,6 +31,12 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Login attempts allowed per minute from one address and for one account.
     pub login_per_minute: u32,
+    /// Larger mail is not fetched: a note records it and the sender is told.
+    pub max_mail_bytes: u64,
+    /// Automatic answers (acknowledgements, notices) one customer gets per hour at most.
+    pub auto_answers_per_hour: u64,
+    /// How often a mail account is checked when its server has no IMAP IDLE.
+    pub mail_poll: Duration,
     /// tracing filter, e.g. `info,switchboard=debug`.
     pub log: String,
 }
@@ -82,6 +88,9 @@ const KEYS: &[&str] = &[
     "admin_email",
     "max_body_bytes",
     "login_per_minute",
+    "max_mail_bytes",
+    "auto_answers_per_hour",
+    "mail_poll_seconds",
     "log",
 ];
 
@@ -234,6 +243,34 @@ impl Config {
                     .ok_or_else(|| "expected a positive number".into())
             },
         )?;
+        let max_mail_bytes = src.parse(
+            "max_mail_bytes",
+            || 25 << 20,
+            |s| {
+                s.parse::<u64>()
+                    .ok()
+                    .filter(|n| *n >= 1024)
+                    .ok_or_else(|| "expected a number of bytes ≥ 1024".into())
+            },
+        )?;
+        let auto_answers_per_hour = src.parse(
+            "auto_answers_per_hour",
+            || 3,
+            |s| {
+                s.parse::<u64>()
+                    .map_err(|_| "expected a number (0 turns automatic answers off)".into())
+            },
+        )?;
+        let mail_poll_seconds: u64 = src.parse(
+            "mail_poll_seconds",
+            || 60,
+            |s| {
+                s.parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=3600).contains(n))
+                    .ok_or_else(|| "expected seconds between 1 and 3600".into())
+            },
+        )?;
         let log = src.parse(
             "log",
             || "info".to_owned(),
@@ -255,6 +292,9 @@ impl Config {
             admin_email,
             max_body_bytes,
             login_per_minute,
+            max_mail_bytes,
+            auto_answers_per_hour,
+            mail_poll: Duration::from_secs(mail_poll_seconds),
             log,
         })
     }

@@ -285,6 +285,7 @@ pub async fn load(desk: &Desk, origin: &str) -> Result<String, Error> {
                 text: "Sorry about that! Please send it in with the prepaid label we just emailed you; we repair it within 5 working days.".into(),
                 html: None,
                 status: Some(Status::Pending),
+                attachments: vec![],
             })
             .await?;
             desk.update_ticket(
@@ -316,6 +317,7 @@ pub async fn load(desk: &Desk, origin: &str) -> Result<String, Error> {
                         text: "Danke! Eine entkoffeinierte Hausmischung kommt im Frühjahr.".into(),
                         html: None,
                         status: Some(Status::Resolved),
+                        attachments: vec![],
                     },
                 )
                 .await?;

@@ -28,6 +28,7 @@
 //!   from both sides.
 
 pub mod app;
+pub mod blobs;
 pub mod channels;
 pub mod config;
 pub mod demo;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use switchboard::app;
 use switchboard::config::Config;
 use switchboard::desk::agents::NewAgent;
-use switchboard::desk::{Desk, Role};
+use switchboard::desk::Role;
 
 #[derive(Parser)]
 #[command(
@@ -133,7 +133,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         return app::serve(config).await;
     }
     let store = app::open_store(&config).await?;
-    let desk = Desk::new(store.clone(), app::rules(&config));
+    let desk = app::desk(&config, store.clone());
     match command {
         Command::Serve => unreachable!("handled above"),
         Command::Migrate => println!("the store is up to date"),

@@ -12,6 +12,8 @@ pub struct Model {
     pub content_type: String,
     pub size: i64,
     pub sha256: String,
+    /// The `Content-ID` an HTML body refers to an inline image by (`cid:`).
+    pub content_id: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -9,6 +9,7 @@ pub mod attachment;
 pub mod channel;
 pub mod contact;
 pub mod identity;
+pub mod mail_checkpoint;
 pub mod message;
 pub mod order;
 pub mod order_item;

@@ -18,6 +18,8 @@ pub struct Model {
     pub html: Option<String>,
     /// The channel's id for this message (Message-ID, wamid, client id …); unique per channel.
     pub external_id: Option<String>,
+    /// Mail addresses: `{"from", "reply_to", "to": [], "cc": []}`; email only.
+    pub addresses: Option<Json>,
     /// received, queued, sent, delivered, read, failed; none for notes
     pub delivery_status: String,
     pub delivery_error: Option<String>,

@@ -19,6 +19,9 @@ pub struct Model {
     /// The channel the customer first used; replies go out on it.
     pub channel: String,
     pub contact_id: i64,
+    /// The configured channel (mail account, widget site) it came in on, if any; replies
+    /// leave through it.
+    pub channel_id: Option<i64>,
     pub assignee_id: Option<i64>,
     pub team_id: Option<i64>,
     /// The earlier ticket this one continues (a message after the reopen window).

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_foundation;
 mod m20261127_000002_widget;
+mod m20261127_000003_email;
 mod shorthand;
 
 /// Runs every migration in order; `switchboard migrate` and `serve` call it.
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_foundation::Migration),
             Box::new(m20261127_000002_widget::Migration),
+            Box::new(m20261127_000003_email::Migration),
         ]
     }
 }

@@ -36,20 +36,15 @@ pub enum ThreadJson {
 impl From<InboundJson> for Inbound {
     fn from(j: InboundJson) -> Inbound {
         Inbound {
-            channel: j.channel,
-            external_id: j.external_id,
-            identity: j.identity,
             name: j.name,
             subject: j.subject,
-            text: j.text,
             html: j.html,
             thread: j.thread.map(|t| match t {
                 ThreadJson::Ticket(n) => ThreadRef::Ticket(n),
                 ThreadJson::Message(id) => ThreadRef::Messages(vec![id]),
                 ThreadJson::Messages(ids) => ThreadRef::Messages(ids),
             }),
-            sent_at: None,
-            attachments: vec![],
+            ..Inbound::text(j.channel, j.external_id, j.identity, j.text)
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod chat;
+pub mod email;
 
 use std::sync::Arc;
 
@@ -15,10 +16,10 @@ use crate::outbox::{Handler, Job, JobError};
 
 /// The outbox handler for `deliver` rows: sends a queued reply on its ticket's channel.
 /// A message no longer queued was delivered already, so a repeated job does nothing.
-pub fn deliver_handler(desk: Desk) -> Handler {
+pub fn deliver_handler(desk: Desk, mailer: Arc<email::smtp::Mailer>) -> Handler {
     Arc::new(move |job: Job| {
-        let desk = desk.clone();
-        async move { deliver(&desk, &job).await }.boxed()
+        let (desk, mailer) = (desk.clone(), mailer.clone());
+        async move { deliver(&desk, &mailer, &job).await }.boxed()
     })
 }
 
@@ -27,7 +28,7 @@ struct DeliverPayload {
     message_id: i64,
 }
 
-async fn deliver(desk: &Desk, job: &Job) -> Result<(), JobError> {
+async fn deliver(desk: &Desk, mailer: &email::smtp::Mailer, job: &Job) -> Result<(), JobError> {
     let payload: DeliverPayload = serde_json::from_value(job.payload.clone())
         .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
     let message = match desk.message(payload.message_id).await {
@@ -52,6 +53,7 @@ async fn deliver(desk: &Desk, job: &Job) -> Result<(), JobError> {
     let result = match channel {
         Channel::Api => api::deliver(desk, &message).await,
         Channel::Chat => chat::deliver(desk, &message).await,
+        Channel::Email => email::smtp::deliver(desk, mailer, &message).await,
         other => Err(JobError::Retry(format!(
             "no sender is configured for the {other} channel"
         ))),

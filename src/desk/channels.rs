@@ -1,6 +1,9 @@
-//! Configured channels: the ways in an admin sets up. The first kind is a chat widget
-//! site: its public key, the origins allowed to embed it, the secret the shop signs
-//! its customers' identities with, and a greeting.
+//! Configured channels: the ways in an admin sets up.
+//!
+//! - A chat widget site: its public key, the origins allowed to embed it, the secret the
+//!   shop signs its customers' identities with, and a greeting.
+//! - A mail account: the support address, the IMAP folder it is read from, the SMTP
+//!   server replies leave through, and whether new tickets are acknowledged.
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
@@ -248,7 +251,12 @@ impl Desk {
 
     /// Replaces a channel's shared secret; the old one stops working at once.
     pub async fn rotate_channel_secret(&self, id: i64) -> Result<(channel::Model, String)> {
-        self.channel(id).await?;
+        if self.channel(id).await?.kind != WIDGET {
+            return Err(Error::invalid(
+                "id",
+                "only widget sites have a shared secret; change a mail account's passwords with PATCH",
+            ));
+        }
         let secret = random_secret(32);
         let row = channel::ActiveModel {
             id: Set(id),
@@ -259,6 +267,391 @@ impl Desk {
         .update(self.store.db())
         .await?;
         Ok((row, secret))
+    }
+}
+
+/// The kind of a mail account in `channel.kind`.
+pub const MAIL: &str = "email";
+
+/// How the connection to a mail server is secured.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// TLS from the first byte (IMAP 993, SMTP 465).
+    #[default]
+    Tls,
+    /// Plain, then STARTTLS before logging in (IMAP 143, SMTP 587).
+    Starttls,
+    /// No encryption: only for a relay on the same host or network.
+    None,
+}
+
+/// A mail server an account talks to.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MailServer {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub security: Security,
+    /// The login; none for an SMTP relay that takes mail without one.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The password, when an admin sets it; stored apart from the settings and never
+    /// shown again.
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+    /// IMAP only: the folder to read, `INBOX` unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
+}
+
+impl MailServer {
+    fn check(&self, field: &str) -> Result<()> {
+        let host = self.host.trim();
+        if host.is_empty()
+            || host.len() > 253
+            || host.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::invalid(
+                format!("{field}.host"),
+                "a host name or address",
+            ));
+        }
+        if self.port == 0 {
+            return Err(Error::invalid(format!("{field}.port"), "1 to 65535"));
+        }
+        for (name, value) in [
+            ("user", &self.user),
+            ("password", &self.password),
+            ("folder", &self.folder),
+        ] {
+            if let Some(v) = value {
+                check_text(&format!("{field}.{name}"), v, 500)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The IMAP folder to read.
+    pub fn folder(&self) -> &str {
+        self.folder.as_deref().unwrap_or("INBOX")
+    }
+}
+
+/// The language of a mail account's automatic answers.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    En,
+    De,
+}
+
+/// A mail account's settings, kept as JSON in `channel.settings`; its passwords are in
+/// `channel.secret`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct MailSettings {
+    /// The support address customers write to; replies come from it.
+    pub address: String,
+    /// The name replies come from ("Example Shop Support").
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Where mail is read from; none when an MTA hands mail in over the API.
+    #[serde(default)]
+    pub imap: Option<MailServer>,
+    /// Where replies leave.
+    #[serde(default)]
+    pub smtp: Option<MailServer>,
+    /// Answer a new ticket at once with its number.
+    #[serde(default)]
+    pub acknowledge: bool,
+    /// The acknowledgement's text; `{number}` and `{subject}` are filled in.
+    #[serde(default)]
+    pub ack_text: Option<String>,
+    #[serde(default)]
+    pub language: Language,
+}
+
+/// A mail account's passwords, kept as JSON in `channel.secret`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct MailSecrets {
+    pub imap_password: Option<String>,
+    pub smtp_password: Option<String>,
+}
+
+/// The desk's automatic answers in a mail account's language.
+pub struct AutoTexts(Language);
+
+impl AutoTexts {
+    /// The answer to a new ticket.
+    pub fn acknowledgement(&self, t: &entity::ticket::Model, custom: Option<&str>) -> String {
+        let fill = |s: &str| {
+            s.replace("{number}", &t.number.to_string())
+                .replace("{subject}", &t.subject)
+        };
+        if let Some(custom) = custom {
+            return fill(custom);
+        }
+        fill(match self.0 {
+            Language::En => {
+                "Thank you for your message. We have received it as ticket [#{number}] and will answer as soon as we can.\n\nPlease keep [#{number}] in the subject when you write to us about this again.\n\nThis is an automatic answer."
+            }
+            Language::De => {
+                "Vielen Dank für Ihre Nachricht. Wir haben sie als Ticket [#{number}] erhalten und antworten so bald wie möglich.\n\nBitte lassen Sie [#{number}] im Betreff stehen, wenn Sie uns dazu wieder schreiben.\n\nDies ist eine automatische Antwort."
+            }
+        })
+    }
+
+    /// The notice a sender gets when their mail was too large to fetch.
+    pub fn too_large(&self, t: &entity::ticket::Model, limit: u64) -> String {
+        let limit = super::email::megabytes(limit);
+        match self.0 {
+            Language::En => format!(
+                "Your message was larger than the {limit} we accept, so it has not reached our team in full. We have noted it as ticket [#{}]. Please send large files as a download link or in several smaller messages.\n\nThis is an automatic answer.",
+                t.number
+            ),
+            Language::De => format!(
+                "Ihre Nachricht war größer als die {limit}, die wir annehmen, und hat unser Team deshalb nicht vollständig erreicht. Wir haben sie als Ticket [#{}] vermerkt. Bitte senden Sie große Dateien als Download-Link oder in mehreren kleineren Nachrichten.\n\nDies ist eine automatische Antwort.",
+                t.number
+            ),
+        }
+    }
+}
+
+impl MailSettings {
+    pub fn texts(&self) -> AutoTexts {
+        AutoTexts(self.language)
+    }
+}
+
+/// A mail account ready to use: the row and its parsed settings.
+#[derive(Clone, Debug)]
+pub struct MailAccount {
+    pub channel: channel::Model,
+    pub settings: MailSettings,
+}
+
+impl MailAccount {
+    /// The account's passwords.
+    pub fn secrets(&self) -> MailSecrets {
+        serde_json::from_str(&self.channel.secret).unwrap_or_default()
+    }
+
+    /// The domain of the support address, for the desk's Message-IDs.
+    pub fn domain(&self) -> &str {
+        self.settings
+            .address
+            .rsplit_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or("localhost")
+    }
+}
+
+/// A new mail account as an admin describes it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMailAccount {
+    pub name: String,
+    pub address: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub imap: Option<MailServer>,
+    #[serde(default)]
+    pub smtp: Option<MailServer>,
+    #[serde(default)]
+    pub acknowledge: bool,
+    #[serde(default)]
+    pub ack_text: Option<String>,
+    #[serde(default)]
+    pub language: Language,
+}
+
+/// A change to a mail account; absent fields stay. A server given without a password
+/// keeps the password it had.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailAccountChange {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "super::contacts::some")]
+    pub display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::contacts::some")]
+    pub imap: Option<Option<MailServer>>,
+    #[serde(default, deserialize_with = "super::contacts::some")]
+    pub smtp: Option<Option<MailServer>>,
+    pub acknowledge: Option<bool>,
+    #[serde(default, deserialize_with = "super::contacts::some")]
+    pub ack_text: Option<Option<String>>,
+    pub language: Option<Language>,
+    pub active: Option<bool>,
+}
+
+fn mail_account(channel: channel::Model) -> Result<MailAccount> {
+    let settings = serde_json::from_value(channel.settings.clone()).map_err(|e| {
+        Error::Store(sea_orm::DbErr::Custom(format!(
+            "channel {} has unreadable settings: {e}",
+            channel.id
+        )))
+    })?;
+    Ok(MailAccount { channel, settings })
+}
+
+fn check_mail_settings(s: &MailSettings) -> Result<()> {
+    if let Some(imap) = &s.imap {
+        imap.check("imap")?;
+    }
+    if let Some(smtp) = &s.smtp {
+        smtp.check("smtp")?;
+    }
+    if let Some(name) = &s.display_name {
+        check_text("display_name", name, 200)?;
+        if name.contains(['\r', '\n']) {
+            return Err(Error::invalid("display_name", "one line"));
+        }
+    }
+    if let Some(text) = &s.ack_text {
+        check_text("ack_text", text, MAX_GREETING * 4)?;
+    }
+    Ok(())
+}
+
+/// Takes the passwords out of the servers' settings into the secrets; a server without
+/// one keeps `kept`.
+fn take_password(server: &mut Option<MailServer>, kept: Option<String>) -> Option<String> {
+    match server {
+        Some(s) => s.password.take().or(kept),
+        None => None,
+    }
+}
+
+impl Desk {
+    /// Adds a mail account.
+    pub async fn create_mail_account(&self, new: &NewMailAccount) -> Result<MailAccount> {
+        let name = check_name(&new.name)?;
+        let address = super::identity::normalize_email(&new.address)
+            .map_err(|e| Error::invalid("address", e.to_string()))?;
+        let mut settings = MailSettings {
+            address,
+            display_name: new.display_name.clone().filter(|n| !n.trim().is_empty()),
+            imap: new.imap.clone(),
+            smtp: new.smtp.clone(),
+            acknowledge: new.acknowledge,
+            ack_text: new.ack_text.clone().filter(|t| !t.trim().is_empty()),
+            language: new.language,
+        };
+        check_mail_settings(&settings)?;
+        if self.mail_account_by_address(&settings.address).await?.is_some() {
+            return Err(Error::Conflict {
+                code: "address_taken",
+                message: format!("a mail account for {} exists", settings.address),
+            });
+        }
+        let secrets = MailSecrets {
+            imap_password: take_password(&mut settings.imap, None),
+            smtp_password: take_password(&mut settings.smtp, None),
+        };
+        let at = now();
+        let row = channel::ActiveModel {
+            kind: Set(MAIL.into()),
+            name: Set(name),
+            key: Set(random_secret(12)),
+            secret: Set(json!(secrets).to_string()),
+            token_key: Set(random_secret(32)),
+            settings: Set(json!(settings)),
+            active: Set(true),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        }
+        .insert(self.store.db())
+        .await?;
+        mail_account(row)
+    }
+
+    /// Changes a mail account.
+    pub async fn update_mail_account(
+        &self,
+        id: i64,
+        change: &MailAccountChange,
+    ) -> Result<MailAccount> {
+        let account = self.mail_account(id).await?;
+        let mut secrets = account.secrets();
+        let mut settings = account.settings;
+        if let Some(name) = &change.display_name {
+            settings.display_name = name.clone().filter(|n| !n.trim().is_empty());
+        }
+        if let Some(imap) = &change.imap {
+            settings.imap = imap.clone();
+            secrets.imap_password = take_password(&mut settings.imap, secrets.imap_password);
+        }
+        if let Some(smtp) = &change.smtp {
+            settings.smtp = smtp.clone();
+            secrets.smtp_password = take_password(&mut settings.smtp, secrets.smtp_password);
+        }
+        if let Some(ack) = change.acknowledge {
+            settings.acknowledge = ack;
+        }
+        if let Some(text) = &change.ack_text {
+            settings.ack_text = text.clone().filter(|t| !t.trim().is_empty());
+        }
+        if let Some(language) = change.language {
+            settings.language = language;
+        }
+        check_mail_settings(&settings)?;
+        let mut row = channel::ActiveModel {
+            id: Set(id),
+            settings: Set(json!(settings)),
+            secret: Set(json!(secrets).to_string()),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        if let Some(name) = &change.name {
+            row.name = Set(check_name(name)?);
+        }
+        if let Some(active) = change.active {
+            row.active = Set(active);
+        }
+        mail_account(row.update(self.store.db()).await?)
+    }
+
+    /// A mail account, active or not.
+    pub async fn mail_account(&self, id: i64) -> Result<MailAccount> {
+        let row = self.channel(id).await?;
+        if row.kind != MAIL {
+            return Err(Error::not_found("mail account", id));
+        }
+        mail_account(row)
+    }
+
+    /// The active mail accounts, oldest first; the first one sends mail that belongs to
+    /// no account (a chat answer followed up by mail).
+    pub async fn mail_accounts(&self) -> Result<Vec<MailAccount>> {
+        channel::Entity::find()
+            .filter(channel::Column::Kind.eq(MAIL))
+            .filter(channel::Column::Active.eq(true))
+            .order_by_asc(channel::Column::Id)
+            .all(self.store.db())
+            .await?
+            .into_iter()
+            .map(mail_account)
+            .collect()
+    }
+
+    /// The mail account with this support address, active or not.
+    pub async fn mail_account_by_address(&self, address: &str) -> Result<Option<MailAccount>> {
+        let address = address.trim().to_lowercase();
+        let rows = channel::Entity::find()
+            .filter(channel::Column::Kind.eq(MAIL))
+            .all(self.store.db())
+            .await?;
+        for row in rows {
+            let account = mail_account(row)?;
+            if account.settings.address == address {
+                return Ok(Some(account));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::oneshot;
 
+use super::email::MailFacts;
 use super::identity::{self, IdentityClaim};
 use super::{
     Actor, Channel, DeliveryStatus, Desk, Direction, Error, Priority, Result, Status, TicketKind,
@@ -49,6 +50,18 @@ pub struct Inbound {
     /// When the channel says it was sent; defaults to now.
     pub sent_at: Option<DateTime<Utc>>,
     pub attachments: Vec<NewAttachment>,
+    /// The configured channel (a mail account) it came in on; a new ticket keeps it so
+    /// replies leave the same way.
+    #[serde(default)]
+    pub channel_id: Option<i64>,
+    /// A `[#number]` ticket tag, e.g. from a subject line; honoured after `thread`, and
+    /// only when that ticket belongs to the sender.
+    #[serde(default)]
+    pub tag: Option<i64>,
+    /// What only mail has: addresses, signs of automatic mail, a forward, the IMAP
+    /// checkpoint this message advances.
+    #[serde(default)]
+    pub mail: Option<Box<MailFacts>>,
 }
 
 impl Inbound {
@@ -70,6 +83,9 @@ impl Inbound {
             thread: None,
             sent_at: None,
             attachments: vec![],
+            channel_id: None,
+            tag: None,
+            mail: None,
         }
     }
 }
@@ -92,6 +108,9 @@ pub struct NewAttachment {
     pub content_type: String,
     pub size: i64,
     pub sha256: String,
+    /// The `Content-ID` an HTML body refers to an inline image by.
+    #[serde(default)]
+    pub content_id: Option<String>,
 }
 
 /// Where an inbound message ended up.
@@ -416,9 +435,23 @@ impl Desk {
             )
             .await?;
 
+        // Automatic mail (an out-of-office note, list mail) joins a conversation but never
+        // wakes a ticket up.
+        let quiet = inbound.mail.as_ref().is_some_and(|m| m.automatic.is_some());
         let (ticket, new_ticket, reopened) = match self.thread(tx, inbound, &contact, at).await? {
             Threading::Existing(t) => (t, false, false),
-            Threading::Reopen(t) => (t, false, true),
+            Threading::Reopen(t) => (t, false, !quiet),
+            // Automatic mail joins the old conversation even after the reopen window.
+            Threading::New {
+                previous: Some(old),
+            } if quiet => (
+                ticket::Entity::find_by_id(old)
+                    .one(&**tx)
+                    .await?
+                    .ok_or_else(|| Error::not_found("ticket", old))?,
+                false,
+                false,
+            ),
             Threading::New { previous } => {
                 let t = self
                     .open_ticket(tx, inbound, contact.id, previous, at)
@@ -427,15 +460,22 @@ impl Desk {
             }
         };
 
+        let mail = inbound.mail.as_deref();
+        // A mail too large to fetch is recorded as a note about it, not as its words.
+        let direction = match mail {
+            Some(m) if m.too_large.is_some() => Direction::Note,
+            _ => Direction::In,
+        };
         let m = message::ActiveModel {
             ticket_id: Set(ticket.id),
-            direction: Set(Direction::In.as_str().into()),
+            direction: Set(direction.as_str().into()),
             channel: Set(inbound.channel.as_str().into()),
             author_agent_id: Set(None),
             author_contact_id: Set(Some(contact.id)),
             text: Set(inbound.text.clone()),
             html: Set(checked.html.clone()),
             external_id: Set(Some(inbound.external_id.clone())),
+            addresses: Set(mail.map(|m| json!(m.addresses))),
             delivery_status: Set(DeliveryStatus::Received.as_str().into()),
             delivery_error: Set(None),
             created_at: Set(inbound.sent_at.map(|t| t.min(at)).unwrap_or(at)),
@@ -450,6 +490,7 @@ impl Desk {
                 content_type: Set(a.content_type.clone()),
                 size: Set(a.size),
                 sha256: Set(a.sha256.clone()),
+                content_id: Set(a.content_id.clone()),
                 created_at: Set(at),
                 ..Default::default()
             }
@@ -468,7 +509,7 @@ impl Desk {
                 updated_at: Set(at),
                 ..Default::default()
             };
-            if reopened || status == Status::Pending {
+            if reopened || (status == Status::Pending && !quiet) {
                 update.status = Set(Status::Open.as_str().into());
             }
             if reopened {
@@ -524,6 +565,11 @@ impl Desk {
         } else {
             record(&**tx, ticket.id, actor, kind, event, at).await?;
             outbox::enqueue(&**tx, outbox::kind::INDEX, json!({"ticket_id": ticket.id})).await?;
+        }
+
+        if let Some(mail) = mail {
+            self.mail_received(tx, mail, inbound.channel_id, &ticket, new_ticket, contact.id, at)
+                .await?;
         }
 
         let outcome = IngestOutcome {
@@ -626,11 +672,7 @@ impl Desk {
             // A contact created just now owns no ticket yet.
             Some(ThreadRef::Ticket(_)) if contact.new => None,
             Some(ThreadRef::Ticket(number)) => {
-                ticket::Entity::find()
-                    .filter(ticket::Column::Number.eq(*number))
-                    .filter(ticket::Column::ContactId.eq(contact_id))
-                    .one(db)
-                    .await?
+                self.ticket_of_participant(db, *number, contact_id).await?
             }
             Some(ThreadRef::Messages(ids)) if !ids.is_empty() => {
                 let ids: Vec<&str> = ids.iter().take(100).map(String::as_str).collect();
@@ -647,6 +689,12 @@ impl Desk {
             }
             _ => None,
         };
+        if candidate.is_none()
+            && let Some(number) = inbound.tag
+            && !contact.new
+        {
+            candidate = self.ticket_of_participant(db, number, contact_id).await?;
+        }
         if candidate.is_none() && inbound.channel.threads_by_contact() && !contact.new {
             let mine = ticket::Entity::find()
                 .filter(ticket::Column::ContactId.eq(contact_id))
@@ -712,6 +760,7 @@ impl Desk {
             kind: Set(TicketKind::Question.as_str().into()),
             channel: Set(inbound.channel.as_str().into()),
             contact_id: Set(contact_id),
+            channel_id: Set(inbound.channel_id),
             assignee_id: Set(None),
             team_id: Set(None),
             previous_ticket_id: Set(previous),

@@ -9,6 +9,7 @@
 pub mod agents;
 pub mod channels;
 pub mod contacts;
+pub mod email;
 pub mod identity;
 pub mod ingest;
 pub mod orders;
@@ -23,6 +24,7 @@ use tokio::sync::Notify;
 use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
 
+use crate::blobs::Blobs;
 use crate::live::Hub;
 use crate::store::Store;
 
@@ -36,6 +38,7 @@ pub struct Rules {
     pub reopen_window: Duration,
     /// Region assumed for phone numbers without a country code.
     pub default_region: phonenumber::country::Id,
+    pub mail: email::MailRules,
 }
 
 impl Default for Rules {
@@ -43,6 +46,7 @@ impl Default for Rules {
         Rules {
             reopen_window: Duration::from_secs(7 * 86_400),
             default_region: phonenumber::country::Id::DE,
+            mail: email::MailRules::default(),
         }
     }
 }
@@ -56,15 +60,18 @@ pub struct Desk {
     pub outbox_kick: Arc<Notify>,
     /// Tells connected agents about changes after they commit.
     pub hub: Hub,
+    /// Attachment bytes.
+    pub blobs: Blobs,
     /// Ingests waiting for SQLite's writer (group commit).
     ingest_queue: Arc<ingest::IngestQueue>,
 }
 
 impl Desk {
-    pub fn new(store: Store, rules: Rules) -> Desk {
+    pub fn new(store: Store, rules: Rules, blobs: Blobs) -> Desk {
         Desk {
             store,
             rules,
+            blobs,
             outbox_kick: Arc::new(Notify::new()),
             hub: Hub::new(),
             ingest_queue: Arc::default(),

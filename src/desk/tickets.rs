@@ -67,7 +67,22 @@ pub struct ReplyInput {
     pub text: String,
     pub html: Option<String>,
     pub status: Option<Status>,
+    /// Files uploaded before (`POST /api/v1/uploads`) to send with the reply.
+    #[serde(default)]
+    pub attachments: Vec<ReplyFile>,
 }
+
+/// A file to send with a reply: the hash the upload returned, and its name and type.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyFile {
+    pub sha256: String,
+    pub filename: String,
+    pub content_type: String,
+}
+
+/// Most files one reply carries.
+pub const MAX_REPLY_FILES: usize = 20;
 
 /// Field changes on a ticket; absent fields stay as they are.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -246,6 +261,7 @@ impl Desk {
         input: &ReplyInput,
     ) -> Result<message::Model> {
         check_text("text", &input.text, super::ingest::MAX_TEXT)?;
+        let files = self.check_reply_files(&input.attachments)?;
         let tx = self.store.write().await?;
         let t = self.ticket_for_update(&tx, ticket_id).await?;
         let at = now();
@@ -253,6 +269,20 @@ impl Desk {
         let m = agent_message(&t, Direction::Out, actor, &input.text, html, at)
             .insert(&*tx)
             .await?;
+        for (f, size) in files {
+            attachment::ActiveModel {
+                message_id: Set(m.id),
+                filename: Set(f.filename.clone()),
+                content_type: Set(f.content_type.clone()),
+                size: Set(size),
+                sha256: Set(f.sha256.clone()),
+                content_id: Set(None),
+                created_at: Set(at),
+                ..Default::default()
+            }
+            .insert(&*tx)
+            .await?;
+        }
         let mut update = ticket::ActiveModel {
             id: Set(t.id),
             updated_at: Set(at),
@@ -554,6 +584,50 @@ impl Desk {
     }
 
     /// A message by id.
+    /// The files of a message, in the order they came.
+    pub async fn attachments_of(&self, message_id: i64) -> Result<Vec<attachment::Model>> {
+        Ok(attachment::Entity::find()
+            .filter(attachment::Column::MessageId.eq(message_id))
+            .order_by_asc(attachment::Column::Id)
+            .all(self.store.db())
+            .await?)
+    }
+
+    /// One attachment's metadata.
+    pub async fn attachment(&self, id: i64) -> Result<attachment::Model> {
+        attachment::Entity::find_by_id(id)
+            .one(self.store.db())
+            .await?
+            .ok_or_else(|| Error::not_found("attachment", id))
+    }
+
+    /// Checks the files of a reply: uploaded before, with a usable name and type.
+    fn check_reply_files<'a>(&self, files: &'a [ReplyFile]) -> Result<Vec<(&'a ReplyFile, i64)>> {
+        if files.len() > MAX_REPLY_FILES {
+            return Err(Error::invalid(
+                "attachments",
+                format!("at most {MAX_REPLY_FILES} files"),
+            ));
+        }
+        files
+            .iter()
+            .map(|f| {
+                let size = self.blobs.size(&f.sha256).ok_or_else(|| {
+                    Error::invalid("attachments.sha256", "no upload with this hash")
+                })?;
+                check_text("attachments.filename", &f.filename, 255)?;
+                if f.filename.contains(['/', '\\']) || f.filename.chars().any(char::is_control) {
+                    return Err(Error::invalid("attachments.filename", "a file name, no folders"));
+                }
+                check_text("attachments.content_type", &f.content_type, 200)?;
+                if !f.content_type.contains('/') || f.content_type.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(Error::invalid("attachments.content_type", "a media type such as application/pdf"));
+                }
+                Ok((f, size as i64))
+            })
+            .collect()
+    }
+
     pub async fn message(&self, id: i64) -> Result<message::Model> {
         message::Entity::find_by_id(id)
             .one(self.store.db())

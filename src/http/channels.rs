@@ -1,15 +1,18 @@
 //! Admin resources for configured channels: widget sites with their allowed origins,
-//! greeting and secret, and the snippet a shop pastes into its pages.
+//! greeting and secret, and the snippet a shop pastes into its pages; mail accounts
+//! with their servers (passwords are taken, never shown).
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::Principal;
-use super::error::{ApiResult, Id, Json};
+use super::error::{ApiResult, Id, Json, parse_json};
 use crate::desk::Role;
-use crate::desk::channels::{NewWidget, WidgetChange, WidgetSite};
+use crate::desk::channels::{
+    MAIL, MailAccountChange, NewMailAccount, NewWidget, WIDGET, WidgetChange, WidgetSite,
+};
 use entity::channel;
 
 /// A channel as admins see it.
@@ -64,28 +67,50 @@ pub async fn show(
     Ok(axum::Json(view(&state, row, None)))
 }
 
+/// A new channel: `"kind": "widget"` (the default) or `"email"`.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum NewChannel {
+    Widget(NewWidget),
+    Email(NewMailAccount),
+}
+
 pub async fn create(
     State(state): State<AppState>,
     p: Principal,
-    Json(new): Json<NewWidget>,
+    Json(mut body): Json<serde_json::Value>,
 ) -> ApiResult<(StatusCode, axum::Json<ChannelView>)> {
     p.require(Role::Admin)?;
-    let (site, secret): (WidgetSite, String) = state.desk.create_widget(&new).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(view(&state, site.channel, Some(secret))),
-    ))
+    if let Some(fields) = body.as_object_mut() {
+        fields.entry("kind").or_insert_with(|| WIDGET.into());
+    }
+    let new: NewChannel = parse_json(&serde_json::to_vec(&body).unwrap_or_default())?;
+    let (row, secret) = match new {
+        NewChannel::Widget(new) => {
+            let (site, secret): (WidgetSite, String) = state.desk.create_widget(&new).await?;
+            (site.channel, Some(secret))
+        }
+        NewChannel::Email(new) => (state.desk.create_mail_account(&new).await?.channel, None),
+    };
+    Ok((StatusCode::CREATED, axum::Json(view(&state, row, secret))))
 }
 
 pub async fn update(
     State(state): State<AppState>,
     p: Principal,
     Id(id): Id,
-    Json(change): Json<WidgetChange>,
+    Json(change): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<ChannelView>> {
     p.require(Role::Admin)?;
-    let site = state.desk.update_widget(id, &change).await?;
-    Ok(axum::Json(view(&state, site.channel, None)))
+    let change = serde_json::to_vec(&change).unwrap_or_default();
+    let row = if state.desk.channel(id).await?.kind == MAIL {
+        let change: MailAccountChange = parse_json(&change)?;
+        state.desk.update_mail_account(id, &change).await?.channel
+    } else {
+        let change: WidgetChange = parse_json(&change)?;
+        state.desk.update_widget(id, &change).await?.channel
+    };
+    Ok(axum::Json(view(&state, row, None)))
 }
 
 pub async fn rotate_secret(

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod contacts;
 pub mod error;
 pub mod inbound;
+pub mod mail;
 pub mod tickets;
 
 use std::sync::Arc;
@@ -65,6 +66,16 @@ pub fn router(state: AppState) -> Router {
         .route("/contacts/{id}/merge", post(contacts::merge))
         .route("/contacts/{id}/identities", post(contacts::add_identity))
         .route("/inbound", post(inbound::message))
+        // These read their bodies themselves, up to the mail size limit.
+        .route(
+            "/inbound/email",
+            post(mail::inbound).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/uploads",
+            post(mail::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/attachments/{id}", get(mail::download))
         .route("/orders", post(inbound::orders))
         .route("/agents", get(admin::list_agents).post(admin::create_agent))
         .route(

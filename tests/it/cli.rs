@@ -192,7 +192,7 @@ async fn the_cli_adds_agents_creates_tokens_and_loads_demo_data() {
         dir.path().join("switchboard.db").display()
     );
     let store = Store::connect(&url, None).await.unwrap();
-    let desk = Desk::new(store.clone(), Rules::default());
+    let desk = Desk::new(store.clone(), Rules::default(), switchboard::blobs::Blobs::new(dir.path()));
     assert!(
         desk.authenticate("lea@example.com", "a long enough password")
             .await
@@ -294,7 +294,7 @@ async fn the_first_serve_creates_an_admin_and_sigterm_stops_it_gracefully() {
         dir.path().join("switchboard.db").display()
     );
     let store = Store::connect(&url, None).await.unwrap();
-    let desk = Desk::new(store.clone(), Rules::default());
+    let desk = Desk::new(store.clone(), Rules::default(), switchboard::blobs::Blobs::new(dir.path()));
     let admin = desk
         .authenticate("admin@switchboard.localhost", &password)
         .await

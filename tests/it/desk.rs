@@ -202,7 +202,7 @@ on_both! {
 on_both! {
     async fn a_message_after_resolution_reopens_within_the_window_and_links_after_it(engine: Engine) {
         let ts = store(engine).await;
-        let desk = Desk::new(ts.store.clone(), Rules { reopen_window: Duration::from_secs(3600), ..Rules::default() });
+        let desk = ts.desk(Rules { reopen_window: Duration::from_secs(3600), ..Rules::default() });
         let first = desk.ingest(&chat("c-1", "v-1", "help")).await.unwrap();
         desk.update_ticket(first.ticket_id, Actor::System, &TicketUpdate { status: Some(Status::Resolved), ..Default::default() }).await.unwrap();
         assert!(desk.ticket(first.ticket_id).await.unwrap().resolved_at.is_some());
@@ -471,7 +471,7 @@ on_both! {
         migration::Migrator::down(ts.store.db(), None).await.unwrap();
         migration::Migrator::up(ts.store.db(), None).await.unwrap();
         ts.store.migrate().await.unwrap();
-        let desk = Desk::new(ts.store.clone(), Rules::default());
+        let desk = ts.desk(Rules::default());
         assert!(desk.ingest(&chat("c", "v", "still works")).await.unwrap().created);
     }
 }

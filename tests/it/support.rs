@@ -2,6 +2,7 @@
 //! (a fresh schema in the database named by `SWITCHBOARD_TEST_DATABASE_URL`), and a
 //! running desk on a loopback port with HTTP clients for agents and tokens.
 
+use switchboard::blobs::Blobs;
 use reqwest::header::{HeaderMap, HeaderValue};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -31,7 +32,15 @@ pub struct TestStore {
     pub store: Store,
     pub url: String,
     pub schema: Option<String>,
-    _dir: Option<tempfile::TempDir>,
+    /// The data directory: the SQLite file and attachments.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestStore {
+    /// A desk with default rules on this store.
+    pub fn desk(&self, rules: Rules) -> Desk {
+        Desk::new(self.store.clone(), rules, Blobs::new(self.dir.path()))
+    }
 }
 
 impl Drop for TestStore {
@@ -69,7 +78,7 @@ pub async fn store(engine: Engine) -> TestStore {
                 store,
                 url,
                 schema: None,
-                _dir: Some(dir),
+                dir,
             }
         }
         Engine::Postgres => {
@@ -89,7 +98,7 @@ pub async fn store(engine: Engine) -> TestStore {
                 store,
                 url,
                 schema: Some(schema),
-                _dir: None,
+                dir: tempfile::tempdir().unwrap(),
             }
         }
     }
@@ -97,7 +106,7 @@ pub async fn store(engine: Engine) -> TestStore {
 
 pub async fn desk(engine: Engine) -> (Desk, TestStore) {
     let ts = store(engine).await;
-    (Desk::new(ts.store.clone(), Rules::default()), ts)
+    (ts.desk(Rules::default()), ts)
 }
 
 /// Runs a test body on SQLite and, marked as needing PostgreSQL, on PostgreSQL.

@@ -235,6 +235,7 @@ async fn a_visitor_never_reads_another_visitors_conversation() {
                 text: "We are on it".into(),
                 html: None,
                 status: None,
+                attachments: vec![],
             },
         )
         .await
@@ -513,6 +514,7 @@ async fn answers_are_delivered_live_or_queued_by_email_when_the_visitor_is_away(
         text: text.into(),
         html: None,
         status: None,
+        attachments: vec![],
     };
 
     // Online: shown at once and marked delivered.

@@ -1,0 +1,102 @@
+//! Attachment bytes, stored once by content hash under the data directory.
+//!
+//! A file is written to a temporary name, synced and renamed to
+//! `attachments/<first two hex digits>/<sha256>`, so a reader never sees half a file and
+//! the same bytes sent twice take the room once. The store keeps only the metadata.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// The content-addressed file store for attachments.
+#[derive(Clone, Debug)]
+pub struct Blobs {
+    root: PathBuf,
+}
+
+impl Blobs {
+    /// Files live under `dir/attachments`.
+    pub fn new(dir: &Path) -> Blobs {
+        Blobs {
+            root: dir.join("attachments"),
+        }
+    }
+
+    /// The SHA-256 of `bytes` in lower-case hex, the name a blob is stored under.
+    pub fn hash(bytes: &[u8]) -> String {
+        hex(&Sha256::digest(bytes))
+    }
+
+    /// Stores `bytes` (once) and returns their hash.
+    pub async fn put(&self, bytes: Vec<u8>) -> std::io::Result<String> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let sha = Blobs::hash(&bytes);
+            let path = path_of(&root, &sha);
+            if path.exists() {
+                return Ok(sha);
+            }
+            let dir = path.parent().expect("a blob's path has a folder");
+            std::fs::create_dir_all(dir)?;
+            let mut tmp = tempfile_in(dir)?;
+            tmp.1.write_all(&bytes)?;
+            tmp.1.sync_all()?;
+            std::fs::rename(&tmp.0, &path)?;
+            Ok(sha)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    /// The bytes stored under `sha256`, or `None` if there are none (or the name is not
+    /// a hash).
+    pub async fn get(&self, sha256: &str) -> std::io::Result<Option<Vec<u8>>> {
+        let Some(path) = self.path(sha256) else {
+            return Ok(None);
+        };
+        match tokio::fs::read(path).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The size of the bytes stored under `sha256`, if there are any.
+    pub fn size(&self, sha256: &str) -> Option<u64> {
+        let meta = std::fs::metadata(self.path(sha256)?).ok()?;
+        meta.is_file().then(|| meta.len())
+    }
+
+    fn path(&self, sha256: &str) -> Option<PathBuf> {
+        let valid = sha256.len() == 64
+            && sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        valid.then(|| path_of(&self.root, sha256))
+    }
+}
+
+fn path_of(root: &Path, sha: &str) -> PathBuf {
+    root.join(&sha[..2]).join(sha)
+}
+
+/// A new file with a unique name in `dir`, removed again if it is never renamed.
+fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let name = format!(".tmp-{}", uuid::Uuid::new_v4().simple());
+    let path = dir.join(name);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    Ok((path, file))
+}
+
+/// Lower-case hex of a byte string.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
