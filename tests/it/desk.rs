@@ -10,7 +10,7 @@ use switchboard::desk::identity::{IdentityClaim, IdentityKind};
 use switchboard::desk::orders::{CustomerInput, ItemInput, OrderInput};
 use switchboard::desk::tickets::{Assignee, Assignment, ReplyInput, TicketFilter, TicketUpdate};
 use switchboard::desk::{
-    Actor, Channel, Desk, Error, Inbound, Role, Rules, Status, ThreadRef, TicketKind,
+    Actor, Channel, Error, Inbound, Role, Rules, Status, ThreadRef, TicketKind,
 };
 use switchboard::store::Store;
 
@@ -269,7 +269,7 @@ on_both! {
         let me = Actor::Agent(agent.id);
 
         let outbox_before = count(&ts.store, "outbox").await;
-        let reply = desk.reply(out.ticket_id, me, &ReplyInput { text: "Looking into it".into(), html: Some("<p onclick=x()>Looking</p>".into()), status: None }).await.unwrap();
+        let reply = desk.reply(out.ticket_id, me, &ReplyInput { text: "Looking into it".into(), html: Some("<p onclick=x()>Looking</p>".into()), status: None, attachments: vec![] }).await.unwrap();
         assert_eq!((reply.direction.as_str(), reply.delivery_status.as_str(), reply.channel.as_str()), ("out", "queued", "chat"));
         assert_eq!(reply.html.as_deref(), Some("<p>Looking</p>"));
         let deliveries = entity::outbox::Entity::find().filter(entity::outbox::Column::Kind.eq("deliver")).all(ts.store.db()).await.unwrap();
@@ -280,7 +280,7 @@ on_both! {
         assert_eq!(t.status, "open");
         let first_response = t.first_response_at.expect("first response recorded");
 
-        desk.reply(out.ticket_id, me, &ReplyInput { text: "Shipped today".into(), html: None, status: Some(Status::Pending) }).await.unwrap();
+        desk.reply(out.ticket_id, me, &ReplyInput { text: "Shipped today".into(), html: None, status: Some(Status::Pending), attachments: vec![] }).await.unwrap();
         let t = desk.ticket(out.ticket_id).await.unwrap();
         assert_eq!((t.status.as_str(), t.first_response_at), ("pending", Some(first_response)));
 
@@ -301,7 +301,7 @@ on_both! {
 
         // Bad input changes nothing.
         assert!(matches!(desk.assign(out.ticket_id, me, &Assignment { agent_id: Some(Some(9999)), team_id: None }).await, Err(Error::Invalid { .. })));
-        assert!(matches!(desk.reply(424242, me, &ReplyInput { text: "x".into(), html: None, status: None }).await, Err(Error::NotFound { .. })));
+        assert!(matches!(desk.reply(424242, me, &ReplyInput { text: "x".into(), html: None, status: None, attachments: vec![] }).await, Err(Error::NotFound { .. })));
         assert!(matches!(desk.note(out.ticket_id, me, "  ").await, Err(Error::Invalid { .. })));
 
         // The queue's filters.

@@ -335,6 +335,7 @@ async fn a_slow_consumer_is_told_to_resync_and_dropped() {
         text: "x".repeat(16 * 1024),
         html: None,
         external_id: None,
+        addresses: None,
         delivery_status: "received".into(),
         delivery_error: None,
         created_at: chrono::Utc::now(),

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod console;
 mod desk;
+mod email;
 mod live;
 mod outbox;
 mod support;

@@ -131,11 +131,11 @@ on_both! {
         let (desk, _ts) = desk(engine).await;
         let store = desk.store.clone();
         let out = desk.ingest(&Inbound::text(Channel::Api, "ext-1", IdentityClaim::new(IdentityKind::Email, "a@example.com"), "hi")).await.unwrap();
-        let reply = desk.reply(out.ticket_id, Actor::System, &ReplyInput { text: "hello".into(), html: None, status: None }).await.unwrap();
+        let reply = desk.reply(out.ticket_id, Actor::System, &ReplyInput { text: "hello".into(), html: None, status: None, attachments: vec![] }).await.unwrap();
         let email_ticket = desk.ingest(&Inbound::text(Channel::Email, "<e@x>", IdentityClaim::new(IdentityKind::Email, "a@example.com"), "hi")).await.unwrap();
-        let email_reply = desk.reply(email_ticket.ticket_id, Actor::System, &ReplyInput { text: "hello".into(), html: None, status: None }).await.unwrap();
+        let email_reply = desk.reply(email_ticket.ticket_id, Actor::System, &ReplyInput { text: "hello".into(), html: None, status: None, attachments: vec![] }).await.unwrap();
 
-        let handler = switchboard::channels::deliver_handler(desk.clone());
+        let handler = switchboard::channels::deliver_handler(desk.clone(), Default::default());
         let jobs = outbox::claim(&store, &[outbox::kind::DELIVER], 10).await.unwrap();
         assert_eq!(jobs.len(), 2);
         for job in jobs {
@@ -147,7 +147,7 @@ on_both! {
         assert_eq!(desk.message(email_reply.id).await.unwrap().delivery_status, "queued");
         let pending = outbox::list(&store, "pending", 0, 50).await.unwrap();
         let row = pending.iter().find(|r| r.kind == "deliver").unwrap();
-        assert!(row.last_error.as_deref().unwrap().contains("email"));
+        assert!(row.last_error.as_deref().unwrap().contains("mail account"));
 
         // A repeated job (after a crash between sending and recording) sends nothing twice.
         let again = Job { id: 0, kind: "deliver".into(), payload: json!({"message_id": reply.id}), attempts: 2 };

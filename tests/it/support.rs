@@ -164,7 +164,10 @@ impl TestApp {
 
     pub async fn start_with(engine: Engine, extra: &[(&str, &str)]) -> TestApp {
         let ts = store(engine).await;
-        let app = App::start(config(extra), ts.store.clone()).await.unwrap();
+        let dir = ts.dir.path().display().to_string();
+        let mut vars = vec![("SWITCHBOARD_DATA_DIR", dir.as_str())];
+        vars.extend_from_slice(extra);
+        let app = App::start(config(&vars), ts.store.clone()).await.unwrap();
         let base = format!("http://{}", app.addr);
         let desk = app.state.desk.clone();
         TestApp {
