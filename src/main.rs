@@ -90,8 +90,71 @@ enum ChannelCommand {
         #[arg(long)]
         greeting: Option<String>,
     },
+    /// Add a mail account. The password (the same for IMAP and SMTP) is read from the
+    /// first line of standard input, if one is piped in.
+    Email {
+        #[arg(long)]
+        name: String,
+        /// The support address customers write to.
+        #[arg(long)]
+        address: String,
+        /// The IMAP server to read mail from, host:port (993 is TLS, 143 STARTTLS).
+        #[arg(long)]
+        imap: Option<String>,
+        /// The SMTP server replies leave through, host:port (465 is TLS, 587 STARTTLS).
+        #[arg(long)]
+        smtp: Option<String>,
+        /// The login for both servers; by default the address.
+        #[arg(long)]
+        user: Option<String>,
+        /// tls, starttls or none (only for a relay on the same host); by default by port.
+        #[arg(long)]
+        security: Option<String>,
+        /// The IMAP folder to read.
+        #[arg(long, default_value = "INBOX")]
+        folder: String,
+        /// Answer new tickets at once with their number.
+        #[arg(long)]
+        acknowledge: bool,
+        /// The language of automatic answers: en or de.
+        #[arg(long, default_value = "en")]
+        language: String,
+    },
     /// List channels.
     List,
+}
+
+/// A mail server from `host:port` and the options of `channel email`.
+fn mail_server(
+    spec: &str,
+    security: Option<&str>,
+    user: &str,
+    password: Option<&String>,
+    folder: Option<&str>,
+) -> anyhow::Result<switchboard::desk::channels::MailServer> {
+    use switchboard::desk::channels::Security;
+    let (host, port) = spec
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| anyhow::anyhow!("{spec:?}: expected host:port"))?;
+    let security = match security {
+        Some("tls") => Security::Tls,
+        Some("starttls") => Security::Starttls,
+        Some("none") => Security::None,
+        Some(other) => anyhow::bail!("--security {other:?}: expected tls, starttls or none"),
+        None => match port {
+            143 | 587 | 25 => Security::Starttls,
+            _ => Security::Tls,
+        },
+    };
+    Ok(switchboard::desk::channels::MailServer {
+        host,
+        port,
+        security,
+        user: Some(user.to_owned()),
+        password: password.cloned(),
+        folder: folder.map(str::to_owned),
+    })
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -227,6 +290,55 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             );
             println!("identity secret (shown once; keep it on the shop's server):");
             println!("{secret}");
+        }
+        Command::Channel {
+            command:
+                ChannelCommand::Email {
+                    name,
+                    address,
+                    imap,
+                    smtp,
+                    user,
+                    security,
+                    folder,
+                    acknowledge,
+                    language,
+                },
+        } => {
+            let password = read_password()?;
+            let user = user.unwrap_or_else(|| address.clone());
+            let language = match language.as_str() {
+                "en" => switchboard::desk::channels::Language::En,
+                "de" => switchboard::desk::channels::Language::De,
+                other => anyhow::bail!("--language {other:?}: expected en or de"),
+            };
+            let server = |spec: &Option<String>, folder: Option<&str>| {
+                spec.as_deref()
+                    .map(|s| mail_server(s, security.as_deref(), &user, password.as_ref(), folder))
+                    .transpose()
+            };
+            let new = switchboard::desk::channels::NewMailAccount {
+                name,
+                address,
+                display_name: None,
+                imap: server(&imap, Some(&folder))?,
+                smtp: server(&smtp, None)?,
+                acknowledge,
+                ack_text: None,
+                language,
+            };
+            let account = desk.create_mail_account(&new).await?;
+            println!(
+                "mail account {} ({}) for {}",
+                account.channel.id, account.channel.name, account.settings.address
+            );
+            if account.settings.imap.is_none() {
+                println!(
+                    "no IMAP server: pipe mail in with POST {}/api/v1/inbound/email?channel={}",
+                    config.public_origin(),
+                    account.channel.id
+                );
+            }
         }
         Command::Channel {
             command: ChannelCommand::List,

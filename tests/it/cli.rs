@@ -347,3 +347,40 @@ fn channel_widget_prints_the_snippet_and_the_secret_once() {
     assert!(!ok);
     assert!(err.contains("origins"), "{err}");
 }
+
+#[test]
+fn channel_email_takes_the_password_from_stdin_and_never_prints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = switchboard(
+        dir.path(),
+        &[
+            "channel",
+            "email",
+            "--name",
+            "Support",
+            "--address",
+            "Support@Shop.Example",
+            "--imap",
+            "imap.shop.example:993",
+            "--smtp",
+            "smtp.shop.example:587",
+            "--acknowledge",
+            "--language",
+            "de",
+        ],
+        "pa55word-from-stdin\n",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("support@shop.example"), "{out}");
+    let (ok, list, _) = switchboard(dir.path(), &["channel", "list"], "");
+    assert!(ok);
+    assert!(list.contains("email") && list.contains("Support"), "{list}");
+    assert!(!list.contains("pa55word") && !out.contains("pa55word"));
+    let (ok, _, err) = switchboard(
+        dir.path(),
+        &["channel", "email", "--name", "X", "--address", "x@y.z", "--imap", "no-port"],
+        "",
+    );
+    assert!(!ok);
+    assert!(err.contains("host:port"), "{err}");
+}
