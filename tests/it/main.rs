@@ -9,6 +9,8 @@ mod console;
 mod desk;
 mod email;
 mod live;
+mod mail_servers;
+mod mailserver;
 mod outbox;
 mod support;
 mod widget;

@@ -1,0 +1,396 @@
+//! The email channel against real mail servers: Dovecot (IMAP) and Postfix (SMTP) from
+//! Debian's packages, started by `mailserver.rs`. A customer's mail goes in over SMTP,
+//! the desk reads it over IMAP (IDLE), answers through Postfix, and the answer lands in
+//! the customer's mailbox with the threading headers a mail program needs.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mail_parser::{MessageParser, MimeHeaders};
+use serde_json::json;
+use switchboard::desk::channels::{MailServer as Server, NewMailAccount, Security};
+use switchboard::desk::email::Checkpoint;
+use switchboard::desk::identity::{IdentityClaim, IdentityKind};
+use switchboard::desk::tickets::ReplyInput;
+use switchboard::desk::{Actor, Channel, Desk, Inbound, Role};
+use switchboard::store::Store;
+
+use crate::mailserver::{MailServer, OTHER_DOMAIN, mail_server};
+use crate::support::{Api, Engine, TestApp};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Polls `check` until it gives a value or `WAIT` is over.
+async fn until<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < WAIT, "waited {WAIT:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn server(ms: &MailServer, imap: bool, user: &str) -> Server {
+    Server {
+        host: "127.0.0.1".into(),
+        port: if imap { ms.imap_port } else { ms.smtp_port },
+        security: Security::None,
+        user: imap.then(|| user.to_owned()),
+        password: imap.then(|| "any password".to_owned()),
+        folder: None,
+    }
+}
+
+async fn account(desk: &Desk, ms: &MailServer, address: &str, acknowledge: bool) -> i64 {
+    desk.create_mail_account(&NewMailAccount {
+        name: "Support".into(),
+        address: address.into(),
+        display_name: Some("Kaffeehaus Support".into()),
+        imap: Some(server(ms, true, address)),
+        smtp: Some(server(ms, false, address)),
+        acknowledge,
+        ack_text: None,
+        language: Default::default(),
+    })
+    .await
+    .unwrap()
+    .channel
+    .id
+}
+
+fn customer_mail(from: &str, to: &str, id: &str, subject: &str, extra: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Clara Kunde <{from}>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Fri, 27 Nov 2026 09:00:00 +0100\r\nMIME-Version: 1.0\r\n{extra}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+fn header(raw: &[u8], name: &str) -> Option<String> {
+    MessageParser::default()
+        .parse(raw)?
+        .header_raw(name)
+        .map(|v| v.trim().to_owned())
+}
+
+async fn tickets(desk: &Desk) -> Vec<entity::ticket::Model> {
+    desk.list_tickets(&Default::default(), None, 200)
+        .await
+        .unwrap()
+        .items
+}
+
+/// The whole loop: customer mail → IMAP → ticket (acknowledged) → agent reply with a
+/// file → the customer's mailbox, threaded → the customer's answer → the same ticket.
+/// The poller runs with a one-hour poll, so only IMAP IDLE can bring the answer in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Dovecot and Postfix"]
+async fn a_mail_conversation_over_imap_and_smtp() {
+    let ms = mail_server().await;
+    let support = ms.address("support");
+    let customer = ms.address("clara");
+    let app = TestApp::start_with(Engine::Sqlite, &[("SWITCHBOARD_MAIL_POLL_SECONDS", "3600")]).await;
+    let desk = app.desk.clone();
+    let channel_id = account(&desk, ms, &support, true).await;
+
+    let first_id = format!("first-{}@example.test", rand::random::<u32>());
+    ms.submit(&customer, &[&support], &customer_mail(&customer, &support, &first_id, "Kaffeemühle defekt", "", "Meine Mühle mahlt nicht mehr. Grüße, Clara")).await;
+    let ticket = until("the ticket", || {
+        let desk = desk.clone();
+        async move { tickets(&desk).await.pop() }
+    })
+    .await;
+    assert_eq!(ticket.subject, "Kaffeemühle defekt");
+    assert_eq!(ticket.channel, "email");
+    assert_eq!(ticket.channel_id, Some(channel_id));
+
+    // The acknowledgement arrives, marked as automatic, with the ticket's number.
+    let inbox = ms.wait_for_mail(&customer, 1, WAIT).await;
+    assert_eq!(header(&inbox[0], "Auto-Submitted").as_deref(), Some("auto-replied"));
+    let subject = header(&inbox[0], "Subject").unwrap();
+    assert!(subject.contains(&format!("[#{}]", ticket.number)), "{subject}");
+
+    // The agent answers with a file.
+    let (_, token) = desk.create_token("console", Role::Agent).await.unwrap();
+    let api = Api::new(&app.base, &token);
+    let up = reqwest::Client::new()
+        .post(app.url("/api/v1/uploads?filename=Anleitung.pdf"))
+        .bearer_auth(&token)
+        .header("content-type", "application/pdf")
+        .body(b"%PDF-1.4 Anleitung".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 201);
+    let up: serde_json::Value = up.json().await.unwrap();
+    let (s, reply) = api
+        .send("POST", &format!("/api/v1/tickets/{}/reply", ticket.id), json!({
+            "text": "Liebe Clara, bitte schicken Sie die Mühle ein. Die Anleitung hängt an.",
+            "attachments": [{"sha256": up["sha256"], "filename": "Anleitung.pdf", "content_type": "application/pdf"}],
+        }))
+        .await;
+    assert_eq!(s, 201, "{reply}");
+    let reply_id = reply["id"].as_i64().unwrap();
+    let inbox = ms.wait_for_mail(&customer, 2, WAIT).await;
+    let raw = &inbox[1];
+    let answer = MessageParser::default().parse(raw).unwrap();
+    assert_eq!(answer.from().unwrap().first().unwrap().address(), Some(support.as_str()));
+    assert_eq!(answer.from().unwrap().first().unwrap().name(), Some("Kaffeehaus Support"));
+    assert_eq!(answer.subject(), Some(format!("Re: Kaffeemühle defekt [#{}]", ticket.number).as_str()));
+    assert_eq!(answer.in_reply_to().as_text(), Some(first_id.as_str()));
+    let references = header(raw, "References").unwrap();
+    assert!(references.contains(&format!("<{first_id}>")), "{references}");
+    assert!(header(raw, "Auto-Submitted").is_none());
+    assert!(answer.body_text(0).unwrap().contains("bitte schicken Sie die Mühle ein"));
+    let file = answer.attachments().next().expect("the attachment");
+    assert_eq!(file.attachment_name(), Some("Anleitung.pdf"));
+    assert_eq!(file.contents(), b"%PDF-1.4 Anleitung");
+    // The stored message knows its Message-ID and that it was sent.
+    let sent = until("the reply marked sent", || {
+        let desk = desk.clone();
+        async move { desk.message(reply_id).await.ok().filter(|m| m.delivery_status == "sent") }
+    })
+    .await;
+    let our_id = sent.external_id.clone().unwrap();
+    assert_eq!(answer.message_id(), Some(our_id.as_str()));
+    assert!(our_id.starts_with("sb.") && our_id.ends_with("@example.test"), "{our_id}");
+
+    // Clara answers from her mail program: the same ticket, read through IDLE.
+    let answer_id = format!("answer-{}@example.test", rand::random::<u32>());
+    ms.submit(&customer, &[&support], &customer_mail(
+        &customer,
+        &support,
+        &answer_id,
+        &format!("Re: Kaffeemühle defekt [#{}]", ticket.number),
+        &format!("In-Reply-To: <{our_id}>\r\nReferences: <{first_id}> <{our_id}>\r\n"),
+        "Danke, ist unterwegs!",
+    ))
+    .await;
+    let view = until("Clara's answer on the ticket", || {
+        let desk = desk.clone();
+        async move {
+            let view = desk.ticket_detail(ticket.id).await.unwrap();
+            (view.messages.iter().filter(|m| m.message.direction == "in").count() == 2).then_some(view)
+        }
+    })
+    .await;
+    assert!(view.messages.iter().any(|m| m.message.text.contains("ist unterwegs")));
+    assert_eq!(tickets(&desk).await.len(), 1);
+    let cp = desk.checkpoint(channel_id).await.unwrap().unwrap();
+    assert_eq!(cp.last_uid, 2);
+
+    // The server's UIDVALIDITY "changes": the folder is read again and nothing doubles.
+    desk.advance_checkpoint(Some(&Checkpoint { channel_id, folder: "INBOX".into(), uid_validity: cp.uid_validity + 1, uid: 2 })).await.unwrap();
+    let third = format!("third-{}@example.test", rand::random::<u32>());
+    ms.submit(&customer, &[&support], &customer_mail(&customer, &support, &third, "Noch eine Frage", "", "Gibt es Ersatzmesser?")).await;
+    until("the third mail", || {
+        let desk = desk.clone();
+        async move { (tickets(&desk).await.len() == 2).then_some(()) }
+    })
+    .await;
+    let cp = until("the checkpoint after the resync", || {
+        let desk = desk.clone();
+        async move { desk.checkpoint(channel_id).await.unwrap().filter(|c| c.last_uid == 3) }
+    })
+    .await;
+    assert_ne!(cp.uid_validity, 0);
+    let view = desk.ticket_detail(ticket.id).await.unwrap();
+    assert_eq!(view.messages.iter().filter(|m| m.message.direction == "in").count(), 2);
+    app.stop().await;
+}
+
+/// Two desks that acknowledge every new ticket: one writes to the other, the answer is
+/// automatic, and the other desk does not answer it. Nothing bounces back and forth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Dovecot and Postfix"]
+async fn two_desks_answering_each_other_stop_at_once() {
+    let ms = mail_server().await;
+    let a = ms.address("desk-a");
+    let b = ms.address_at("desk-b", OTHER_DOMAIN);
+    let desk_a = TestApp::start(Engine::Sqlite).await;
+    let desk_b = TestApp::start(Engine::Sqlite).await;
+    account(&desk_a.desk, ms, &a, true).await;
+    let b_id = account(&desk_b.desk, ms, &b, true).await;
+
+    ms.submit(&b, &[&a], &customer_mail(&b, &a, &format!("ping-{}@example.org", rand::random::<u32>()), "Bestellung 4711", "", "Wo ist die Ware?")).await;
+    // A opens a ticket and acknowledges it to B; B reads the acknowledgement and stops.
+    ms.wait_for_mail(&b, 1, WAIT).await;
+    until("B reading the acknowledgement", || {
+        let desk = desk_b.desk.clone();
+        async move { desk.checkpoint(b_id).await.unwrap().filter(|c| c.last_uid >= 1) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(tickets(&desk_b.desk).await.is_empty(), "B opened a ticket for an automatic answer");
+    assert_eq!(ms.mailbox(&a).await.len(), 1, "A got more than the first mail");
+    assert_eq!(ms.mailbox(&b).await.len(), 1, "B got more than one acknowledgement");
+    assert_eq!(tickets(&desk_a.desk).await.len(), 1);
+    desk_a.stop().await;
+    desk_b.stop().await;
+}
+
+/// A mail over the size limit is not fetched: the header makes a note on a ticket, and
+/// the sender is told once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Dovecot and Postfix"]
+async fn mail_over_the_limit_is_noted_and_answered_not_fetched() {
+    let ms = mail_server().await;
+    let support = ms.address("support");
+    let customer = ms.address("olaf");
+    let app = TestApp::start_with(Engine::Sqlite, &[("SWITCHBOARD_MAX_MAIL_BYTES", "50000")]).await;
+    account(&app.desk, ms, &support, false).await;
+    let body = "Foto ".repeat(40_000);
+    ms.submit(&customer, &[&support], &customer_mail(&customer, &support, &format!("big-{}@example.test", rand::random::<u32>()), "Fotos vom Schaden", "", &body)).await;
+    let ticket = until("the ticket", || {
+        let desk = app.desk.clone();
+        async move { tickets(&desk).await.pop() }
+    })
+    .await;
+    assert_eq!(ticket.subject, "Fotos vom Schaden");
+    let view = app.desk.ticket_detail(ticket.id).await.unwrap();
+    let note = &view.messages[0].message;
+    assert_eq!(note.direction, "note");
+    assert!(note.text.contains("was not fetched"), "{}", note.text);
+    assert!(!note.text.contains("Foto Foto"));
+    let inbox = ms.wait_for_mail(&customer, 1, WAIT).await;
+    assert_eq!(header(&inbox[0], "Auto-Submitted").as_deref(), Some("auto-replied"));
+    app.stop().await;
+}
+
+/// A refused recipient fails the reply with the server's reason; a server that cannot
+/// be reached keeps it queued and retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Dovecot and Postfix"]
+async fn refused_and_unreachable_smtp() {
+    let ms = mail_server().await;
+    let support = ms.address("support");
+    let app = TestApp::start(Engine::Sqlite).await;
+    let desk = app.desk.clone();
+    let id = account(&desk, ms, &support, false).await;
+    let mut inbound = Inbound::text(Channel::Email, format!("x{}@elsewhere.invalid", rand::random::<u32>()), IdentityClaim::new(IdentityKind::Email, "someone@elsewhere.invalid"), "Hallo");
+    inbound.channel_id = Some(id);
+    let o = desk.ingest(&inbound).await.unwrap();
+    let reply = desk.reply(o.ticket_id, Actor::System, &ReplyInput { text: "Antwort".into(), html: None, status: None, attachments: vec![] }).await.unwrap();
+    let failed = until("the reply failed", || {
+        let desk = desk.clone();
+        async move { desk.message(reply.id).await.ok().filter(|m| m.delivery_status == "failed") }
+    })
+    .await;
+    let reason = failed.delivery_error.unwrap();
+    assert!(reason.contains("554") || reason.contains("Relay"), "{reason}");
+
+    // The same account, its SMTP server now a closed port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut smtp = server(ms, false, &support);
+    smtp.port = closed;
+    desk.update_mail_account(id, &switchboard::desk::channels::MailAccountChange { smtp: Some(Some(smtp)), ..Default::default() }).await.unwrap();
+    let mut inbound = Inbound::text(Channel::Email, format!("y{}@example.test", rand::random::<u32>()), IdentityClaim::new(IdentityKind::Email, ms.address("kim")), "Hallo");
+    inbound.channel_id = Some(id);
+    let o = desk.ingest(&inbound).await.unwrap();
+    let reply = desk.reply(o.ticket_id, Actor::System, &ReplyInput { text: "Antwort".into(), html: None, status: None, attachments: vec![] }).await.unwrap();
+    let row = until("a retry with the reason", || {
+        let store = desk.store.clone();
+        async move {
+            switchboard::outbox::list(&store, "pending", 0, 50).await.unwrap().into_iter().find(|r| r.kind == "deliver" && r.last_error.is_some())
+        }
+    })
+    .await;
+    assert!(row.last_error.unwrap().contains("SMTP"));
+    assert_eq!(desk.message(reply.id).await.unwrap().delivery_status, "queued");
+    app.stop().await;
+}
+
+/// A chat answer the visitor was not there to read follows by mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Dovecot and Postfix"]
+async fn an_unread_chat_answer_follows_by_mail() {
+    let ms = mail_server().await;
+    let support = ms.address("support");
+    let customer = ms.address("anna");
+    let app = TestApp::start(Engine::Sqlite).await;
+    account(&app.desk, ms, &support, false).await;
+    let o = app
+        .desk
+        .ingest(&Inbound::text(Channel::Chat, "v1:c1", IdentityClaim::new(IdentityKind::Email, customer.clone()).verified(), "Ist die Mühle lieferbar?"))
+        .await
+        .unwrap();
+    app.desk
+        .reply(o.ticket_id, Actor::System, &ReplyInput { text: "Ja, ab morgen wieder.".into(), html: None, status: None, attachments: vec![] })
+        .await
+        .unwrap();
+    let inbox = ms.wait_for_mail(&customer, 1, WAIT).await;
+    let mail = MessageParser::default().parse(&inbox[0]).unwrap();
+    assert!(mail.body_text(0).unwrap().contains("Ja, ab morgen wieder."));
+    let number = app.desk.ticket(o.ticket_id).await.unwrap().number;
+    assert!(mail.subject().unwrap().contains(&format!("[#{number}]")));
+    app.stop().await;
+}
+
+/// The desk as a process, killed with SIGKILL while it reads a full mailbox, then
+/// started again: every mail is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Dovecot and Postfix"]
+async fn a_killed_desk_loses_and_repeats_no_mail() {
+    const MAILS: usize = 300;
+    let ms = mail_server().await;
+    let support = ms.address("support");
+    for i in 0..MAILS {
+        let from = format!("kunde{i}@example.test");
+        ms.append(&support, &customer_mail(&from, &support, &format!("bulk-{i}-{}@example.test", rand::random::<u32>()), &format!("Frage {i}"), "", "Eine Frage")).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = desk_process(dir.path(), args, true);
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let imap = format!("127.0.0.1:{}", ms.imap_port);
+    let smtp = format!("127.0.0.1:{}", ms.smtp_port);
+    run(&["channel", "email", "--name", "Support", "--address", &support, "--imap", &imap, "--smtp", &smtp, "--security", "none"], "x\n");
+
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("switchboard.db").display());
+    let store = Store::connect(&url, None).await.unwrap();
+    let count = |sql: &'static str| {
+        let store = store.clone();
+        async move {
+            use sea_orm::ConnectionTrait;
+            let row = store.db().query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, sql)).await.unwrap().unwrap();
+            row.try_get_by_index::<i64>(0).unwrap() as usize
+        }
+    };
+    let mut desk = desk_process(dir.path(), &["serve"], false);
+    until("some mail read", || async { (count("SELECT count(*) FROM message").await >= 20).then_some(()) }).await;
+    desk.kill().unwrap();
+    desk.wait().unwrap();
+    let at_kill = count("SELECT count(*) FROM message").await;
+    assert!(at_kill < MAILS, "all {MAILS} were read before the kill; make the mailbox larger");
+
+    let mut desk = desk_process(dir.path(), &["serve"], false);
+    until("every mail read", || async { (count("SELECT count(*) FROM message").await >= MAILS).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(count("SELECT count(*) FROM message").await, MAILS);
+    assert_eq!(count("SELECT count(*) FROM ticket").await, MAILS);
+    assert_eq!(count("SELECT count(DISTINCT external_id) FROM message").await, MAILS);
+    assert_eq!(count("SELECT max(last_uid) FROM mail_checkpoint").await, MAILS);
+    // SIGTERM: a graceful stop.
+    unsafe { libc::kill(desk.id() as i32, libc::SIGTERM) };
+    desk.wait().unwrap();
+    store.close().await;
+}
+
+fn desk_process(dir: &std::path::Path, args: &[&str], piped: bool) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .env_clear()
+        .env("SWITCHBOARD_DATA_DIR", dir)
+        .env("SWITCHBOARD_BIND", "127.0.0.1:0")
+        .env("SWITCHBOARD_LOG", "warn")
+        .stdin(if piped { Stdio::piped() } else { Stdio::null() })
+        .stdout(if piped { Stdio::piped() } else { Stdio::null() })
+        .stderr(if piped { Stdio::piped() } else { Stdio::inherit() })
+        .spawn()
+        .unwrap()
+}
