@@ -155,6 +155,25 @@ async fn a_mail_conversation_over_imap_and_smtp() {
     let our_id = sent.external_id.clone().unwrap();
     assert_eq!(answer.message_id(), Some(our_id.as_str()));
     assert!(our_id.starts_with("sb.") && our_id.ends_with("@example.test"), "{our_id}");
+    // The job runs again, as after a crash between sending and recording it: nothing is
+    // sent twice. Nor after a restart of the desk on the same store.
+    switchboard::outbox::enqueue(desk.store.db(), "deliver", json!({"message_id": reply_id})).await.unwrap();
+    desk.outbox_kick.notify_one();
+    until("the repeated job done", || {
+        let store = desk.store.clone();
+        async move {
+            let rows = switchboard::outbox::list(&store, "pending", 0, 200).await.unwrap();
+            (!rows.iter().any(|r| r.kind == "deliver")).then_some(())
+        }
+    })
+    .await;
+    let mut app = app;
+    app.app.take().unwrap().stop().await;
+    let again = switchboard::app::App::start(crate::support::config(&[("SWITCHBOARD_MAIL_POLL_SECONDS", "3600"), ("SWITCHBOARD_DATA_DIR", &app.ts.dir.path().display().to_string())]), app.ts.store.clone()).await.unwrap();
+    let desk = again.state.desk.clone();
+    app.app = Some(again);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(ms.mailbox(&customer).await.len(), 2, "a reply was sent twice");
 
     // Clara answers from her mail program: the same ticket, read through IDLE.
     let answer_id = format!("answer-{}@example.test", rand::random::<u32>());
