@@ -361,7 +361,7 @@ impl Desk {
             .unwrap_or_else(|| mail.addresses.from.clone());
         let text = if mail.too_large.is_some() {
             Some(settings.texts().too_large(t, self.rules.mail.max_message_bytes))
-        } else if new_ticket && settings.acknowledge {
+        } else if new_ticket && settings.acknowledge && mail.addresses.forwarded_by.is_none() {
             Some(settings.texts().acknowledgement(t, settings.ack_text.as_deref()))
         } else {
             None

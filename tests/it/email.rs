@@ -363,6 +363,9 @@ crate::on_both! {
                 other => panic!("{file}: {other:?}"),
             }
         }
+        // Mail from our own support address (a copy an agent sent from the shared mailbox).
+        let from_us = mail("Support <support@desk.example.com>", "own1@mua.example", "An Kunden", "", "Hallo");
+        assert!(matches!(receive(&desk, &from_us).await, Received::Ignored { .. }));
         let tickets = desk.list_tickets(&Default::default(), None, 50).await.unwrap().items;
         assert!(tickets.is_empty(), "automatic mail opened {tickets:?}");
 
@@ -590,4 +593,49 @@ async fn mail_accounts_api() {
     let (s, _) = admin.send("POST", "/api/v1/channels", json!({"name": "Shop", "origins": ["https://shop.example"]})).await;
     assert_eq!(s, 201);
     app.stop().await;
+}
+
+crate::on_both! {
+    /// Every message of the corpus goes through the desk: people's mail is stored with
+    /// its words and files, automatic mail is not, and nothing fails.
+    async fn the_whole_corpus_is_stored(engine: Engine) {
+        let (desk, _ts) = desk(engine).await;
+        account(&desk, true).await;
+        let manifest: toml::Table =
+            toml::from_str(&std::fs::read_to_string(corpus_dir().join("manifest.toml")).unwrap()).unwrap();
+        for m in manifest["mail"].as_array().unwrap() {
+            let file = m["file"].as_str().unwrap();
+            let raw = std::fs::read(corpus_dir().join(file)).unwrap();
+            let automatic = m["automatic"].as_str().unwrap() != "none";
+            match receive(&desk, &raw).await {
+                Received::Stored(o) => {
+                    let view = desk.ticket_detail(o.ticket_id).await.unwrap();
+                    let stored = view.messages.iter().find(|v| v.message.id == o.message_id).unwrap();
+                    assert!(!stored.message.text.trim().is_empty() || !stored.attachments.is_empty(), "{file}: nothing kept");
+                    for s in m.get("text_contains").and_then(|v| v.as_array()).into_iter().flatten() {
+                        assert!(stored.message.text.contains(s.as_str().unwrap()), "{file}: lost {s}");
+                    }
+                    if let Some(n) = m.get("attachments").and_then(|v| v.as_integer())
+                        && m.get("malformed").is_none()
+                    {
+                        assert_eq!(stored.attachments.len() as i64, n, "{file}");
+                        for a in &stored.attachments {
+                            assert_eq!(desk.blobs.get(&a.sha256).await.unwrap().map(|b| b.len() as i64), Some(a.size), "{file}");
+                        }
+                    }
+                    if let Some(html) = &stored.message.html {
+                        let html = html.to_lowercase();
+                        for bad in ["<script", "onerror", "javascript:", "<iframe"] {
+                            assert!(!html.contains(bad), "{file}: {bad}");
+                        }
+                    }
+                    // Automatic mail is stored only on a conversation it answers.
+                    assert!(!automatic || !o.new_ticket, "{file}: automatic mail opened a ticket");
+                }
+                Received::Ignored { .. } | Received::Bounced { .. } => {
+                    assert!(automatic, "{file}: a person's mail was not stored");
+                }
+            }
+        }
+    }
 }

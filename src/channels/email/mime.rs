@@ -142,7 +142,7 @@ fn headers_of(msg: &Message<'_>, raw: &[u8], cx: &Context) -> Result<ParsedMail,
         cc: all_addresses(msg.cc()),
         ..Default::default()
     };
-    let automatic = automatic(msg, &message_id, cx);
+    let automatic = automatic(msg, &message_id, &from, cx);
     let mut inbound = Inbound::text(
         Channel::Email,
         message_id,
@@ -377,9 +377,9 @@ fn header_text<'a>(msg: &'a Message<'_>, name: &str) -> Option<Cow<'a, str>> {
 
 /// The signs of mail no person wrote: RFC 3834 `Auto-Submitted`, the responders' own
 /// headers, `Precedence`, list headers, a null Return-Path, delivery reports, and the
-/// desk's own mail.
-fn automatic(msg: &Message<'_>, message_id: &str, cx: &Context) -> Option<Automatic> {
-    if cx.is_own_message_id(message_id) {
+/// desk's own mail (its Message-IDs, its `X-Loop`, its support addresses as sender).
+fn automatic(msg: &Message<'_>, message_id: &str, from: &str, cx: &Context) -> Option<Automatic> {
+    if cx.is_own_message_id(message_id) || cx.own_addresses.iter().any(|a| a == from) {
         return Some(Automatic::Own);
     }
     let loops_through_us = msg
