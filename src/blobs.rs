@@ -39,10 +39,13 @@ impl Blobs {
             }
             let dir = path.parent().expect("a blob's path has a folder");
             std::fs::create_dir_all(dir)?;
-            let mut tmp = tempfile_in(dir)?;
-            tmp.1.write_all(&bytes)?;
-            tmp.1.sync_all()?;
-            std::fs::rename(&tmp.0, &path)?;
+            let mut tmp = Temp::new_in(dir)?;
+            tmp.file.write_all(&bytes)?;
+            tmp.file.sync_all()?;
+            std::fs::rename(&tmp.path, &path)?;
+            tmp.renamed = true;
+            // The new name must survive a power cut too, since the store will point at it.
+            std::fs::File::open(dir)?.sync_all()?;
             Ok(sha)
         })
         .await
@@ -81,15 +84,34 @@ fn path_of(root: &Path, sha: &str) -> PathBuf {
     root.join(&sha[..2]).join(sha)
 }
 
-/// A new file with a unique name in `dir`, removed again if it is never renamed.
-fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let name = format!(".tmp-{}", uuid::Uuid::new_v4().simple());
-    let path = dir.join(name);
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    Ok((path, file))
+/// A new file with a unique name, removed again if it is never renamed.
+struct Temp {
+    path: PathBuf,
+    file: std::fs::File,
+    renamed: bool,
+}
+
+impl Temp {
+    fn new_in(dir: &Path) -> std::io::Result<Temp> {
+        let path = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(Temp {
+            path,
+            file,
+            renamed: false,
+        })
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Lower-case hex of a byte string.

@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::desk::email::MailRules;
+
 /// Everything the server reads at start-up.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -245,7 +247,7 @@ impl Config {
         )?;
         let max_mail_bytes = src.parse(
             "max_mail_bytes",
-            || 25 << 20,
+            || MailRules::default().max_message_bytes,
             |s| {
                 s.parse::<u64>()
                     .ok()
@@ -255,7 +257,7 @@ impl Config {
         )?;
         let auto_answers_per_hour = src.parse(
             "auto_answers_per_hour",
-            || 3,
+            || MailRules::default().auto_answers_per_hour,
             |s| {
                 s.parse::<u64>()
                     .map_err(|_| "expected a number (0 turns automatic answers off)".into())

@@ -63,11 +63,7 @@ fn is_token_char(s: &str) -> bool {
 pub fn identity_signature(secret: &str, email: &str) -> String {
     let mut m = mac(secret.as_bytes());
     m.update(email.as_bytes());
-    m.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::blobs::hex(&m.finalize().into_bytes())
 }
 
 /// True when `signature` is the site's signature of `email` (constant time).

@@ -90,8 +90,7 @@ pub fn random_secret(bytes: usize) -> String {
 /// The stored form of a high-entropy secret (session or API token): its SHA-256.
 /// Such secrets cannot be guessed, so a fast hash is enough; passwords use argon2id.
 pub fn secret_hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::blobs::hex(&Sha256::digest(secret.as_bytes()))
 }
 
 /// Argon2 work runs on this many threads of its own. Each hash takes 19 MiB for a moment;

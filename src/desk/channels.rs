@@ -287,7 +287,7 @@ pub enum Security {
 }
 
 /// A mail server an account talks to.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MailServer {
     pub host: String,
@@ -304,6 +304,19 @@ pub struct MailServer {
     /// IMAP only: the folder to read, `INBOX` unless set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folder: Option<String>,
+}
+
+impl std::fmt::Debug for MailServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailServer")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .field("folder", &self.folder)
+            .finish()
+    }
 }
 
 impl MailServer {
@@ -374,10 +387,16 @@ pub struct MailSettings {
 }
 
 /// A mail account's passwords, kept as JSON in `channel.secret`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Default, Deserialize, Serialize)]
 pub struct MailSecrets {
     pub imap_password: Option<String>,
     pub smtp_password: Option<String>,
+}
+
+impl std::fmt::Debug for MailSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MailSecrets { … }")
+    }
 }
 
 /// The desk's automatic answers in a mail account's language.
@@ -516,13 +535,27 @@ fn check_mail_settings(s: &MailSettings) -> Result<()> {
     Ok(())
 }
 
-/// Takes the passwords out of the servers' settings into the secrets; a server without
-/// one keeps `kept`.
-fn take_password(server: &mut Option<MailServer>, kept: Option<String>) -> Option<String> {
-    match server {
-        Some(s) => s.password.take().or(kept),
-        None => None,
+/// Takes the password out of a server's settings into the secrets. A server given
+/// without one keeps the old password, but only while host and login stay the same: a
+/// password never follows a changed server.
+fn take_password(
+    field: &str,
+    server: &mut Option<MailServer>,
+    before: Option<&MailServer>,
+    kept: Option<String>,
+) -> Result<Option<String>> {
+    let Some(s) = server else { return Ok(None) };
+    if let Some(given) = s.password.take() {
+        return Ok(Some(given));
     }
+    let same = before.is_some_and(|b| b.host == s.host && b.user == s.user);
+    if kept.is_some() && !same {
+        return Err(Error::invalid(
+            format!("{field}.password"),
+            "give the password again when the host or login changes",
+        ));
+    }
+    Ok(kept.filter(|_| same))
 }
 
 impl Desk {
@@ -548,8 +581,8 @@ impl Desk {
             });
         }
         let secrets = MailSecrets {
-            imap_password: take_password(&mut settings.imap, None),
-            smtp_password: take_password(&mut settings.smtp, None),
+            imap_password: take_password("imap", &mut settings.imap, None, None)?,
+            smtp_password: take_password("smtp", &mut settings.smtp, None, None)?,
         };
         let at = now();
         let row = channel::ActiveModel {
@@ -577,17 +610,28 @@ impl Desk {
     ) -> Result<MailAccount> {
         let account = self.mail_account(id).await?;
         let mut secrets = account.secrets();
+        let before = account.settings.clone();
         let mut settings = account.settings;
         if let Some(name) = &change.display_name {
             settings.display_name = name.clone().filter(|n| !n.trim().is_empty());
         }
         if let Some(imap) = &change.imap {
             settings.imap = imap.clone();
-            secrets.imap_password = take_password(&mut settings.imap, secrets.imap_password);
+            secrets.imap_password = take_password(
+                "imap",
+                &mut settings.imap,
+                before.imap.as_ref(),
+                secrets.imap_password,
+            )?;
         }
         if let Some(smtp) = &change.smtp {
             settings.smtp = smtp.clone();
-            secrets.smtp_password = take_password(&mut settings.smtp, secrets.smtp_password);
+            secrets.smtp_password = take_password(
+                "smtp",
+                &mut settings.smtp,
+                before.smtp.as_ref(),
+                secrets.smtp_password,
+            )?;
         }
         if let Some(ack) = change.acknowledge {
             settings.acknowledge = ack;
@@ -627,15 +671,21 @@ impl Desk {
     /// The active mail accounts, oldest first; the first one sends mail that belongs to
     /// no account (a chat answer followed up by mail).
     pub async fn mail_accounts(&self) -> Result<Vec<MailAccount>> {
-        channel::Entity::find()
+        let rows = channel::Entity::find()
             .filter(channel::Column::Kind.eq(MAIL))
             .filter(channel::Column::Active.eq(true))
             .order_by_asc(channel::Column::Id)
             .all(self.store.db())
-            .await?
+            .await?;
+        // One unreadable account must not stop the others.
+        Ok(rows
             .into_iter()
-            .map(mail_account)
-            .collect()
+            .filter_map(|row| {
+                mail_account(row)
+                    .map_err(|e| tracing::error!("skipping a mail account: {e}"))
+                    .ok()
+            })
+            .collect())
     }
 
     /// The mail account with this support address, active or not.

@@ -6,7 +6,7 @@
 //! decided here, from the facts the mail adapter read off the wire ([`MailFacts`]).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set,
@@ -55,7 +55,8 @@ pub struct Addresses {
     /// The agent who forwarded the message to the desk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwarded_by: Option<String>,
-    /// `auto-replied` on the desk's own automatic answers.
+    /// Set on automatic mail: `auto-replied` on the desk's own automatic answers and on
+    /// customers' auto-replies kept on a conversation, `bulk` or `list` for such mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_submitted: Option<String>,
 }
@@ -75,6 +76,19 @@ pub enum Automatic {
     Bounce { of: Vec<String>, reason: String },
     /// The desk's own outgoing mail, come back.
     Own,
+}
+
+impl Automatic {
+    /// The word a stored automatic mail is marked with (`auto_submitted`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Automatic::AutoReply => "auto-replied",
+            Automatic::Bulk => "bulk",
+            Automatic::List => "list",
+            Automatic::Bounce { .. } => "bounce",
+            Automatic::Own => "own",
+        }
+    }
 }
 
 impl std::fmt::Display for Automatic {
@@ -126,7 +140,7 @@ pub enum Received {
     /// A bounce: the outgoing message it names is marked failed.
     Bounced { message_id: i64 },
     /// Not stored, for the reason given (automatic mail with no conversation to join,
-    /// our own mail come back). It stays in the mailbox it came from.
+    /// our own mail come back). Read from IMAP, it stays in the mailbox.
     Ignored { reason: String },
 }
 
@@ -166,21 +180,27 @@ impl Desk {
                         .pass_over(&mail, format!("{automatic} with no conversation to join"))
                         .await;
                 }
+                // Kept on its conversation, marked, so that no answer goes to it.
+                if let Some(m) = inbound.mail.as_deref_mut() {
+                    m.addresses.auto_submitted = Some(automatic.label().into());
+                }
             }
             None => {}
         }
         if let Some(forwarded) = &mail.forwarded
             && self.is_agent_address(&mail.addresses.from).await?
+            && !self.own_addresses().await?.contains(&forwarded.email)
         {
-            // An agent forwards a customer's mail: the customer's ticket, not theirs.
+            // An agent forwards a customer's mail: the customer's ticket, not theirs,
+            // and answers go to the customer alone.
             inbound.identity = IdentityClaim::new(IdentityKind::Email, forwarded.email.clone());
             inbound.name = forwarded.name.clone();
-            inbound.thread = None;
-            inbound.tag = None;
             if let Some(m) = inbound.mail.as_deref_mut() {
-                m.addresses.forwarded_by = Some(m.addresses.from.clone());
-                m.addresses.from = forwarded.email.clone();
-                m.addresses.reply_to = None;
+                m.addresses = Addresses {
+                    from: forwarded.email.clone(),
+                    forwarded_by: Some(m.addresses.from.clone()),
+                    ..Default::default()
+                };
             }
         }
         if let Some(size) = mail.too_large {
@@ -250,7 +270,11 @@ impl Desk {
                 .pass_over(mail, "a bounce about mail we did not send".into())
                 .await;
         };
-        let reason: String = reason.chars().take(1000).collect();
+        let reason: String = reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(1000)
+            .collect();
         let updated = message::ActiveModel {
             id: Set(m.id),
             delivery_status: Set(DeliveryStatus::Failed.as_str().into()),
@@ -334,20 +358,27 @@ impl Desk {
     pub(crate) async fn mail_received(
         &self,
         tx: &WriteTx,
-        mail: &MailFacts,
-        channel_id: Option<i64>,
+        inbound: &super::Inbound,
         t: &ticket::Model,
         new_ticket: bool,
         contact_id: i64,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        let Some(mail) = inbound.mail.as_deref() else {
+            return Ok(());
+        };
         if let Some(cp) = &mail.checkpoint {
             save_checkpoint(&**tx, cp).await?;
         }
-        if mail.automatic.is_some() {
+        // Automatic mail gets no answer, nor does old mail (a mailbox read for the first
+        // time, with its history).
+        let old = inbound
+            .sent_at
+            .is_some_and(|sent| at - sent > chrono::Duration::hours(24));
+        if mail.automatic.is_some() || old {
             return Ok(());
         }
-        let account = match channel_id {
+        let account = match inbound.channel_id {
             Some(id) => channel::Entity::find_by_id(id).one(&**tx).await?,
             None => None,
         };
@@ -397,7 +428,21 @@ impl Desk {
             .filter(message::Column::CreatedAt.gt(hour_ago))
             .count(&**tx)
             .await?;
-        if recent >= self.rules.mail.auto_answers_per_hour {
+        // The same address may stand behind many senders (a Reply-To): count it too.
+        let to_pattern = format!("%\"to\":[{}]%", json!(to));
+        let to_recent = message::Entity::find()
+            .filter(message::Column::Direction.eq(Direction::Out.as_str()))
+            .filter(message::Column::Channel.eq(Channel::Email.as_str()))
+            .filter(message::Column::AuthorAgentId.is_null())
+            .filter(message::Column::CreatedAt.gt(hour_ago))
+            .filter(
+                sea_orm::sea_query::Expr::col(message::Column::Addresses)
+                    .cast_as(sea_orm::sea_query::Alias::new("TEXT"))
+                    .like(to_pattern),
+            )
+            .count(&**tx)
+            .await?;
+        if std::cmp::max(recent, to_recent) >= self.rules.mail.auto_answers_per_hour {
             record(
                 &**tx,
                 t.id,
@@ -450,22 +495,36 @@ impl Desk {
             .await?;
         let own = self.own_addresses().await?;
         let mut r = MailRecipients::default();
-        let latest_in = mails
-            .iter()
-            .rev()
-            .find(|m| m.direction == Direction::In.as_str());
-        if let Some(m) = latest_in {
-            r.in_reply_to = m.external_id.clone();
-            let a: Addresses = m
-                .addresses
+        let addresses = |m: &message::Model| -> Addresses {
+            m.addresses
                 .clone()
                 .and_then(|v| serde_json::from_value(v).ok())
-                .unwrap_or_default();
+                .unwrap_or_default()
+        };
+        // The customer's latest mail written by a person; someone else on the thread
+        // (a colleague in copy, or a stranger who knows a Message-ID) never takes
+        // the customer's place.
+        let from_people: Vec<&message::Model> = mails
+            .iter()
+            .filter(|m| m.direction == Direction::In.as_str())
+            .filter(|m| addresses(m).auto_submitted.is_none())
+            .collect();
+        let latest_in = from_people
+            .iter()
+            .rev()
+            .find(|m| m.author_contact_id == Some(t.contact_id))
+            .or(from_people.last());
+        if let Some(m) = latest_in {
+            r.in_reply_to = m.external_id.clone();
+            let a = addresses(m);
             let sender = a.reply_to.clone().unwrap_or(a.from.clone());
             if !sender.is_empty() && !own.contains(&sender) {
                 r.to.push(sender);
             }
-            for addr in a.to.iter().chain(&a.cc).chain(std::iter::once(&a.from)) {
+            // "Reply all": the others it went to. The From of a mail with a Reply-To
+            // (a web form's robot) is not one of them.
+            let from = a.reply_to.is_none().then_some(&a.from);
+            for addr in a.to.iter().chain(&a.cc).chain(from) {
                 if !addr.is_empty()
                     && !own.contains(addr)
                     && !r.to.contains(addr)

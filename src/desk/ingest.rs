@@ -567,10 +567,8 @@ impl Desk {
             outbox::enqueue(&**tx, outbox::kind::INDEX, json!({"ticket_id": ticket.id})).await?;
         }
 
-        if let Some(mail) = mail {
-            self.mail_received(tx, mail, inbound.channel_id, &ticket, new_ticket, contact.id, at)
-                .await?;
-        }
+        self.mail_received(tx, inbound, &ticket, new_ticket, contact.id, at)
+            .await?;
 
         let outcome = IngestOutcome {
             ticket_id: ticket.id,

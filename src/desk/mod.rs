@@ -304,6 +304,8 @@ pub(crate) fn check_storable(field: &str, text: &str) -> Result<()> {
 pub fn sanitize_html(html: &str) -> String {
     ammonia::Builder::default()
         .link_rel(Some("noopener noreferrer nofollow"))
+        // Inline images of a mail name their attachment by `cid:`; the console shows them.
+        .add_url_schemes(["cid"])
         .clean(html)
         .to_string()
 }

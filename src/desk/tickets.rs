@@ -264,6 +264,12 @@ impl Desk {
         let files = self.check_reply_files(&input.attachments)?;
         let tx = self.store.write().await?;
         let t = self.ticket_for_update(&tx, ticket_id).await?;
+        if !files.is_empty() && t.channel != Channel::Email.as_str() {
+            return Err(Error::invalid(
+                "attachments",
+                "files can be sent on email tickets only",
+            ));
+        }
         let at = now();
         let html = input.html.as_deref().map(sanitize_html);
         let m = agent_message(&t, Direction::Out, actor, &input.text, html, at)
@@ -583,7 +589,6 @@ impl Desk {
         }
     }
 
-    /// A message by id.
     /// The files of a message, in the order they came.
     pub async fn attachments_of(&self, message_id: i64) -> Result<Vec<attachment::Model>> {
         Ok(attachment::Entity::find()
@@ -609,7 +614,7 @@ impl Desk {
                 format!("at most {MAX_REPLY_FILES} files"),
             ));
         }
-        files
+        let checked: Vec<(&ReplyFile, i64)> = files
             .iter()
             .map(|f| {
                 let size = self.blobs.size(&f.sha256).ok_or_else(|| {
@@ -625,9 +630,21 @@ impl Desk {
                 }
                 Ok((f, size as i64))
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        let total: i64 = checked.iter().map(|(_, size)| size).sum();
+        if total as u64 > self.rules.mail.max_message_bytes {
+            return Err(Error::invalid(
+                "attachments",
+                format!(
+                    "together larger than {}",
+                    super::email::megabytes(self.rules.mail.max_message_bytes)
+                ),
+            ));
+        }
+        Ok(checked)
     }
 
+    /// A message by id.
     pub async fn message(&self, id: i64) -> Result<message::Model> {
         message::Entity::find_by_id(id)
             .one(self.store.db())

@@ -18,13 +18,7 @@ fn file(path: &str, request: &HeaderMap) -> Response {
     };
     let etag = format!(
         "\"{}\"",
-        content
-            .metadata
-            .sha256_hash()
-            .iter()
-            .take(12)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
+        crate::blobs::hex(&content.metadata.sha256_hash()[..12])
     );
     let mut headers = HeaderMap::new();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

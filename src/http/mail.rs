@@ -46,8 +46,13 @@ async fn read_body(body: Body, limit: u64) -> Result<Read, Problem> {
         }
         if size <= limit {
             kept.extend_from_slice(&chunk);
+        } else if kept.len() < HEADER_PREFIX {
+            // Over the limit: keep enough of the start to read the header.
+            let room = HEADER_PREFIX - kept.len();
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
         } else if kept.len() > HEADER_PREFIX {
             kept.truncate(HEADER_PREFIX);
+            kept.shrink_to_fit();
         }
     }
     Ok(if size <= limit {
@@ -76,7 +81,7 @@ pub struct InboundMailQuery {
 
 /// Stores one raw RFC 5322 message. 201 when stored, 200 for a replay, 202 when it was
 /// a bounce or is not stored (automatic mail with no conversation, our own mail), with
-/// the reason; 422 for a message that cannot be read. A message over the size limit
+/// the reason — the sender keeps it; 422 for a message that cannot be read. A message over the size limit
 /// is recorded as a note and its sender told.
 pub async fn inbound(
     State(state): State<AppState>,
@@ -96,8 +101,8 @@ pub async fn inbound(
     let desk = &state.desk;
     let cx = email::context(desk).await?;
     let parsed = match read_body(body, desk.rules.mail.max_message_bytes).await? {
-        Read::Whole(raw) => mime::parse(&raw, &cx),
-        Read::Cut { prefix, size } => {
+        Read::Whole(raw) => email::read(raw, cx, None).await,
+        Read::Cut { mut prefix, size } => {
             let end = header_end(&prefix).ok_or_else(|| {
                 Problem::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -105,7 +110,8 @@ pub async fn inbound(
                     "over the size limit, and no message header in its first 256 KiB",
                 )
             })?;
-            mime::parse_header(&prefix[..end], size, &cx)
+            prefix.truncate(end);
+            email::read(prefix, cx, Some(size)).await
         }
     };
     let account = account_for(&state, q.channel, parsed.as_ref().ok()).await?;

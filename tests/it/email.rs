@@ -197,7 +197,8 @@ fn hostile_bytes_never_panic() {
 /// A mail as a client writes it, with the threading headers given.
 fn mail(from: &str, id: &str, subject: &str, extra: &str, body: &str) -> Vec<u8> {
     format!(
-        "From: {from}\r\nTo: support@desk.example.com\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Fri, 27 Nov 2026 09:00:00 +0100\r\n{extra}Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        "From: {from}\r\nTo: support@desk.example.com\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: {}\r\n{extra}Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+        chrono::Utc::now().to_rfc2822()
     )
     .into_bytes()
 }
@@ -260,6 +261,13 @@ crate::on_both! {
         let tagged = stored(receive(&desk, &mail("anna@example.de", "a3@example.de", &format!("Re: Lieferung [#{}]", t.number), "", "Hallo?")).await);
         assert_eq!(tagged.ticket_id, first.ticket_id);
 
+        // A stranger who knows a Message-ID joins the conversation but never becomes
+        // the one the answer goes to.
+        let nosy = stored(receive(&desk, &mail("nosy@example.net", "n1@example.net", "Re: Lieferung", "In-Reply-To: <a2@example.de>\r\n", "Ich auch!")).await);
+        assert_eq!(nosy.ticket_id, first.ticket_id);
+        let r = desk.mail_recipients(&desk.ticket(first.ticket_id).await.unwrap()).await.unwrap();
+        assert_eq!(r.to, vec!["anna@example.de".to_string()]);
+
         // The tag from a stranger opens a ticket of their own.
         let stranger = stored(receive(&desk, &mail("eve@example.net", "e1@example.net", &format!("[#{}] give me the address", t.number), "", "What is Anna's address?")).await);
         assert!(stranger.new_ticket);
@@ -271,6 +279,13 @@ crate::on_both! {
         assert_ne!(ben.contact_id, first.contact_id);
         let ben_tag = stored(receive(&desk, &mail("ben@example.de", "b2@example.de", &format!("[#{}]", t.number), "", "Und jetzt?")).await);
         assert_eq!(ben_tag.ticket_id, first.ticket_id);
+
+        // A web form's robot with the customer in Reply-To: the answer goes to the
+        // customer, and the robot gets no copy.
+        let form = stored(receive(&desk, &mail("Shop <noreply@form.example>", "f1@form.example", "Kontaktformular", "Reply-To: Jo <jo@example.de>\r\n", "Frage von Jo")).await);
+        let r = desk.mail_recipients(&desk.ticket(form.ticket_id).await.unwrap()).await.unwrap();
+        assert_eq!(r.to, vec!["jo@example.de".to_string()]);
+        assert!(r.cc.is_empty(), "{:?}", r.cc);
 
         // A new mail without references is a new ticket, even from the same customer.
         let other = stored(receive(&desk, &mail("anna@example.de", "a4@example.de", "Rechnung", "", "Bitte Rechnung schicken")).await);
@@ -377,16 +392,20 @@ crate::on_both! {
         assert_eq!(ack.message.author_agent_id, None);
         desk.stamp_message_id(ack.message.id, "sb.ack1@desk.example.com").await.unwrap();
         desk.update_ticket(o.ticket_id, Actor::System, &switchboard::desk::tickets::TicketUpdate { status: Some(Status::Resolved), ..Default::default() }).await.unwrap();
-        let ooo = stored(receive(&desk, &mail("kim@example.de", "k2@example.de", "Abwesenheitsnotiz", "Auto-Submitted: auto-replied\r\nIn-Reply-To: <sb.ack1@desk.example.com>\r\n", "Ich bin nicht im Büro.")).await);
+        let ooo = stored(receive(&desk, &mail("abwesend@example.de", "k2@example.de", "Abwesenheitsnotiz", "Auto-Submitted: auto-replied\r\nIn-Reply-To: <sb.ack1@desk.example.com>\r\n", "Ich bin nicht im Büro.")).await);
         assert_eq!(ooo.ticket_id, o.ticket_id);
         let view = desk.ticket_detail(o.ticket_id).await.unwrap();
         assert_eq!(view.ticket.status, "resolved", "an auto-reply does not reopen");
+        let r = desk.mail_recipients(&view.ticket).await.unwrap();
+        assert_eq!(r.to, vec!["kim@example.de".to_string()], "an answer never goes to an auto-responder");
         assert_eq!(view.messages.iter().filter(|m| m.message.direction == "out").count(), 1, "no answer to an auto-reply");
 
         // A bounce of that acknowledgement marks it failed with the server's reason.
         let dsn = String::from_utf8(std::fs::read(corpus_dir().join("bounce-dsn.eml")).unwrap())
             .unwrap()
             .replace("sb.out.4711@desk.example.com", "sb.ack1@desk.example.com")
+            // A NUL in the reason (PostgreSQL refuses it) must not stop the mailbox.
+            .replacen("5.1.1", "5.1.1\u{0}", 2)
             .replacen("Message-Id: <", "Message-Id: <y", 1);
         match receive(&desk, dsn.as_bytes()).await {
             Received::Bounced { message_id } => {
@@ -550,6 +569,13 @@ async fn reply_with_uploaded_files() {
         "attachments": [{"sha256": "0".repeat(64), "filename": "a.pdf", "content_type": "application/pdf"}],
     })).await;
     assert_eq!((s, b["field"].as_str()), (422, Some("attachments.sha256")));
+    // Files go out by mail only.
+    let chat = app.desk.ingest(&switchboard::desk::Inbound::text(switchboard::desk::Channel::Chat, "v:1", switchboard::desk::identity::IdentityClaim::new(switchboard::desk::IdentityKind::Email, "c@example.de"), "hi")).await.unwrap();
+    let (s, b) = api.send("POST", &format!("/api/v1/tickets/{}/reply", chat.ticket_id), json!({
+        "text": "x",
+        "attachments": [{"sha256": up["sha256"], "filename": "a.pdf", "content_type": "application/pdf"}],
+    })).await;
+    assert_eq!((s, b["field"].as_str()), (422, Some("attachments")));
     let view = app.desk.ticket_detail(ticket_id).await.unwrap();
     let out = view.messages.iter().find(|m| m.message.direction == "out").unwrap();
     assert_eq!(out.attachments.len(), 1);
@@ -580,8 +606,10 @@ async fn mail_accounts_api() {
     assert_eq!(admin.send("POST", "/api/v1/channels", body.clone()).await.0, 409);
     let (s, b) = admin.send("POST", "/api/v1/channels", json!({"kind": "email", "name": "x", "address": "x@y.z", "smtp": {"host": "", "port": 25}})).await;
     assert_eq!((s, b["field"].as_str()), (422, Some("smtp.host")));
-    // A change without a password keeps the old one.
+    // A password never follows a changed server; an unchanged one keeps it.
     let (s, b) = admin.send("PATCH", &format!("/api/v1/channels/{id}"), json!({"imap": {"host": "imap2.shop.example", "port": 993, "user": "support"}})).await;
+    assert_eq!((s, b["field"].as_str()), (422, Some("imap.password")), "{b}");
+    let (s, b) = admin.send("PATCH", &format!("/api/v1/channels/{id}"), json!({"imap": {"host": "imap.shop.example", "port": 993, "user": "support", "folder": "Support"}})).await;
     assert_eq!(s, 200, "{b}");
     let account = app.desk.mail_account(id).await.unwrap();
     assert_eq!(account.secrets().imap_password.as_deref(), Some("imap-secret"));

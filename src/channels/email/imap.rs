@@ -17,7 +17,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::mime::{self, Context};
 use crate::desk::Desk;
 use crate::desk::channels::{MailAccount, Security};
 use crate::desk::email::{Checkpoint, Received};
@@ -71,6 +70,33 @@ pub async fn supervise(desk: Desk, poll: Duration, mut stop: watch::Receiver<boo
     }
 }
 
+/// What one account's poller carries from one connection to the next.
+#[derive(Default)]
+struct Progress {
+    /// Connections that failed in a row; reset once a login succeeds.
+    failures: u32,
+    /// A mail that failed to be stored, and how often: after [`MAX_TRIES`] it is passed
+    /// over (it stays on the server) so that the mail after it is read.
+    stuck: Option<(u32, u32)>,
+}
+
+/// How often a mail may fail to be stored before the poller moves past it.
+const MAX_TRIES: u32 = 3;
+/// Longest one IMAP command may take before the connection is given up.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `fut`, or fails after `limit`.
+async fn within<T, E: Into<anyhow::Error>>(
+    what: &str,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, E>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(_) => Err(anyhow::anyhow!("{what} took longer than {} s", limit.as_secs())),
+    }
+}
+
 /// Reads one account until halted; after an error it waits (longer each time, up to
 /// five minutes) and connects again.
 async fn poll_account(
@@ -80,17 +106,17 @@ async fn poll_account(
     mut halt: watch::Receiver<bool>,
 ) {
     let address = account.settings.address.clone();
-    let mut failures = 0u32;
+    let mut progress = Progress::default();
     loop {
-        let run = read_account(&desk, &account, poll, &mut halt);
+        let run = read_account(&desk, &account, poll, &mut halt, &mut progress);
         match run.await {
             Ok(()) => return,
             Err(e) => {
-                failures += 1;
-                tracing::warn!(account = %address, failures, "IMAP: {e:#}");
+                progress.failures += 1;
+                tracing::warn!(account = %address, failures = progress.failures, "IMAP: {e:#}");
             }
         }
-        let wait = Duration::from_secs(2u64.saturating_pow(failures.min(8)).min(300));
+        let wait = Duration::from_secs(2u64.saturating_pow(progress.failures.min(8)).min(300));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = halt.wait_for(|h| *h) => return,
@@ -103,34 +129,31 @@ async fn read_account(
     account: &MailAccount,
     poll: Duration,
     halt: &mut watch::Receiver<bool>,
+    progress: &mut Progress,
 ) -> anyhow::Result<()> {
     let imap = account
         .settings
         .imap
         .clone()
         .ok_or_else(|| anyhow::anyhow!("no IMAP server"))?;
-    let tcp = tokio::time::timeout(
-        Duration::from_secs(30),
-        TcpStream::connect((imap.host.as_str(), imap.port)),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("connecting to {}:{} timed out", imap.host, imap.port))??;
+    let connect = TcpStream::connect((imap.host.as_str(), imap.port));
+    let tcp = within("connecting", Duration::from_secs(30), connect).await?;
     let _ = tcp.set_nodelay(true);
     match imap.security {
         Security::None => {
             let client = greeted(tcp).await?;
-            session(desk, account, client, poll, halt).await
+            session(desk, account, client, poll, halt, progress).await
         }
         Security::Tls => {
             let tls = tls_connect(&imap.host, tcp).await?;
             let client = greeted(tls).await?;
-            session(desk, account, client, poll, halt).await
+            session(desk, account, client, poll, halt, progress).await
         }
         Security::Starttls => {
             let mut client = greeted(tcp).await?;
-            client.run_command_and_check_ok("STARTTLS", None).await?;
+            within("STARTTLS", COMMAND_TIMEOUT, client.run_command_and_check_ok("STARTTLS", None)).await?;
             let tls = tls_connect(&imap.host, client.into_inner()).await?;
-            session(desk, account, async_imap::Client::new(tls), poll, halt).await
+            session(desk, account, async_imap::Client::new(tls), poll, halt, progress).await
         }
     }
 }
@@ -145,9 +168,8 @@ async fn tls_connect(host: &str, tcp: TcpStream) -> anyhow::Result<Stream> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())?;
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await?)
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    within("the TLS handshake", Duration::from_secs(30), connector.connect(name, tcp)).await
 }
 
 /// A client that has read the server's greeting.
@@ -156,11 +178,23 @@ where
     T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
 {
     let mut client = async_imap::Client::new(stream);
-    client
-        .read_response()
+    within("the greeting", Duration::from_secs(30), client.read_response())
         .await?
         .ok_or_else(|| anyhow::anyhow!("the server closed the connection before greeting"))?;
     Ok(client)
+}
+
+/// Empties the queue of responses the server sent on its own (EXISTS while we fetched);
+/// true if there were any, so new mail may be waiting.
+fn drain_news<T>(session: &mut Session<T>) -> bool
+where
+    T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    let mut any = false;
+    while session.unsolicited_responses.try_recv().is_ok() {
+        any = true;
+    }
+    any
 }
 
 async fn session<T>(
@@ -169,6 +203,7 @@ async fn session<T>(
     client: async_imap::Client<T>,
     poll: Duration,
     halt: &mut watch::Receiver<bool>,
+    progress: &mut Progress,
 ) -> anyhow::Result<()>
 where
     T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
@@ -176,36 +211,52 @@ where
     let imap = account.settings.imap.as_ref().expect("checked by the caller");
     let user = imap.user.clone().unwrap_or_default();
     let password = account.secrets().imap_password.unwrap_or_default();
-    let mut session = client
-        .login(&user, &password)
-        .await
-        .map_err(|(e, _)| anyhow::anyhow!("login as {user:?} failed: {e}"))?;
-    let idle = session.capabilities().await?.has_str("IDLE");
+    let mut session = within("logging in", COMMAND_TIMEOUT, async {
+        client
+            .login(&user, &password)
+            .await
+            .map_err(|(e, _)| anyhow::anyhow!("login as {user:?} failed: {e}"))
+    })
+    .await?;
+    progress.failures = 0;
+    let idle = within("CAPABILITY", COMMAND_TIMEOUT, session.capabilities())
+        .await?
+        .has_str("IDLE");
     let folder = imap.folder().to_owned();
     tracing::info!(account = %account.settings.address, %folder, idle, "IMAP: reading");
+    let mut rounds_without_idle = 0;
     loop {
-        let mailbox = session.select(&folder).await?;
+        let mailbox = within("SELECT", COMMAND_TIMEOUT, session.select(&folder)).await?;
         let uid_validity = mailbox
             .uid_validity
             .ok_or_else(|| anyhow::anyhow!("the server gives no UIDVALIDITY"))?;
-        while read_new(desk, account, &mut session, &folder, uid_validity).await? {}
+        drain_news(&mut session);
+        if mailbox.exists > 0 {
+            while read_new(desk, account, &mut session, &folder, uid_validity, progress).await? {}
+        }
         let halted = *halt.borrow();
         if halted {
-            let _ = session.logout().await;
+            let _ = within("LOGOUT", COMMAND_TIMEOUT, session.logout()).await;
             return Ok(());
         }
+        // Mail that came while we fetched is read before waiting (a few rounds at most).
+        if drain_news(&mut session) && rounds_without_idle < 3 {
+            rounds_without_idle += 1;
+            continue;
+        }
+        rounds_without_idle = 0;
         if idle {
             let mut handle = session.idle();
-            handle.init().await?;
+            within("IDLE", COMMAND_TIMEOUT, handle.init()).await?;
             let (wait, interrupt) = handle.wait_with_timeout(IDLE_FOR);
             let halted = tokio::select! {
                 r = wait => { r?; false }
                 _ = halt.wait_for(|h| *h) => true,
             };
             drop(interrupt);
-            session = handle.done().await?;
+            session = within("DONE", COMMAND_TIMEOUT, handle.done()).await?;
             if halted {
-                let _ = session.logout().await;
+                let _ = within("LOGOUT", COMMAND_TIMEOUT, session.logout()).await;
                 return Ok(());
             }
         } else {
@@ -214,7 +265,7 @@ where
                 _ = halt.wait_for(|h| *h) => true,
             };
             if halted {
-                let _ = session.logout().await;
+                let _ = within("LOGOUT", COMMAND_TIMEOUT, session.logout()).await;
                 return Ok(());
             }
         }
@@ -228,18 +279,20 @@ async fn read_new<T>(
     session: &mut Session<T>,
     folder: &str,
     uid_validity: u32,
+    progress: &mut Progress,
 ) -> anyhow::Result<bool>
 where
     T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
 {
     let channel_id = account.channel.id;
+    let address = &account.settings.address;
     let last = match desk.checkpoint(channel_id).await? {
         Some(cp) if cp.uid_validity == i64::from(uid_validity) && cp.folder == folder => {
             cp.last_uid
         }
         Some(cp) => {
             tracing::warn!(
-                account = %account.settings.address,
+                account = %address,
                 "IMAP: {folder} changed (UIDVALIDITY {} → {uid_validity}, or another folder); reading it again, stored mail is recognised",
                 cp.uid_validity
             );
@@ -254,68 +307,91 @@ where
         }
         None => 0,
     };
-    // Sizes first: a message over the limit is never fetched whole.
-    let mut sizes: Vec<(u32, u64)> = session
-        .uid_fetch(format!("{}:*", last + 1), "(UID RFC822.SIZE)")
+    // Which mail is new (`n:*` names the last message even when it is older than n),
+    // then the sizes of the next few: a message over the limit is never fetched whole.
+    let search = session.uid_search(format!("UID {}:*", last + 1));
+    let mut uids: Vec<u32> = within("UID SEARCH", COMMAND_TIMEOUT, search)
         .await?
-        .try_filter_map(|f| async move {
-            Ok(f.uid.map(|uid| (uid, u64::from(f.size.unwrap_or(0)))))
-        })
-        .try_collect()
-        .await?;
-    // `n:*` names the last message even when it is older than n.
-    sizes.retain(|(uid, _)| i64::from(*uid) > last);
-    sizes.sort_unstable();
-    let more = sizes.len() > BATCH;
-    sizes.truncate(BATCH);
-    let cx = Context {
-        own_addresses: desk.own_addresses().await?,
+        .into_iter()
+        .filter(|uid| i64::from(*uid) > last)
+        .collect();
+    uids.sort_unstable();
+    let more = uids.len() > BATCH;
+    uids.truncate(BATCH);
+    if uids.is_empty() {
+        return Ok(false);
+    }
+    let set: Vec<String> = uids.iter().map(u32::to_string).collect();
+    let sizes = async {
+        session
+            .uid_fetch(set.join(","), "(UID RFC822.SIZE)")
+            .await?
+            .try_filter_map(|f| async move {
+                Ok(f.uid.map(|uid| (uid, u64::from(f.size.unwrap_or(0)))))
+            })
+            .try_collect::<std::collections::HashMap<u32, u64>>()
+            .await
     };
-    for (uid, size) in sizes {
+    let sizes = within("UID FETCH sizes", COMMAND_TIMEOUT, sizes).await?;
+    let cx = super::context(desk).await?;
+    for uid in uids {
         let checkpoint = Checkpoint {
             channel_id,
             folder: folder.to_owned(),
             uid_validity: i64::from(uid_validity),
             uid: i64::from(uid),
         };
+        let size = sizes.get(&uid).copied().unwrap_or(0);
         let too_large = size > desk.rules.mail.max_message_bytes;
         let query = if too_large {
             "(UID BODY.PEEK[HEADER])"
         } else {
             "(UID BODY.PEEK[])"
         };
-        let fetched: Vec<_> = session
-            .uid_fetch(uid.to_string(), query)
-            .await?
-            .try_collect()
-            .await?;
+        let fetch = async {
+            session
+                .uid_fetch(uid.to_string(), query)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        };
+        let fetched = within("UID FETCH", COMMAND_TIMEOUT, fetch).await?;
         let raw = fetched
             .iter()
             .find(|f| f.uid == Some(uid))
             .and_then(|f| if too_large { f.header() } else { f.body() })
             .map(<[u8]>::to_vec);
         let Some(raw) = raw else {
-            // Expunged meanwhile: nothing to read.
+            tracing::warn!(account = %address, uid, "IMAP: the server sent no content for this mail (expunged meanwhile?); passing over it");
             desk.advance_checkpoint(Some(&checkpoint)).await?;
             continue;
         };
-        let parsed = if too_large {
-            mime::parse_header(&raw, size, &cx)
-        } else {
-            mime::parse(&raw, &cx)
-        };
+        let parsed = super::read(raw, cx.clone(), too_large.then_some(size)).await;
         match super::receive(desk, parsed, Some(checkpoint.clone()), account).await {
             Ok(received) => {
+                progress.stuck = None;
                 if let Received::Ignored { reason } = &received {
-                    tracing::info!(account = %account.settings.address, uid, "IMAP: not stored: {reason}");
+                    tracing::info!(account = %address, uid, "IMAP: not stored: {reason}");
                 }
             }
             Err(super::ReceiveError::Refused(reason)) => {
                 // It stays on the server for a person to look at; reading goes on.
-                tracing::error!(account = %account.settings.address, uid, "IMAP: mail refused and left in {folder}: {reason}");
+                tracing::error!(account = %address, uid, "IMAP: mail refused and left in {folder}: {reason}");
                 desk.advance_checkpoint(Some(&checkpoint)).await?;
             }
-            Err(super::ReceiveError::Failed(e)) => return Err(e),
+            Err(super::ReceiveError::Failed(e)) => {
+                let tries = match progress.stuck {
+                    Some((stuck, n)) if stuck == uid => n + 1,
+                    _ => 1,
+                };
+                progress.stuck = Some((uid, tries));
+                if tries < MAX_TRIES {
+                    return Err(e.context(format!("storing mail {uid}")));
+                }
+                tracing::error!(account = %address, uid, "IMAP: storing this mail failed {tries} times ({e:#}); it is left in {folder} and reading goes on");
+                desk.advance_checkpoint(Some(&checkpoint)).await?;
+                progress.stuck = None;
+            }
         }
     }
     Ok(more)

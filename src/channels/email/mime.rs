@@ -34,6 +34,8 @@ pub enum MimeError {
     NotMail,
     #[error("the message names no sender (From, Sender or Return-Path)")]
     NoSender,
+    #[error("the message could not be read: {0}")]
+    Unreadable(String),
 }
 
 /// What the parser needs to know about the desk: its own addresses, to recognise its
@@ -63,10 +65,14 @@ pub fn parse(raw: &[u8], cx: &Context) -> Result<ParsedMail, MimeError> {
     // Old Mac mail ends lines with CR alone; give the parser lines it can split.
     let fixed;
     let raw = if !raw.contains(&b'\n') && raw.contains(&b'\r') {
-        fixed = raw
-            .iter()
-            .flat_map(|&b| if b == b'\r' { vec![b'\r', b'\n'] } else { vec![b] })
-            .collect::<Vec<u8>>();
+        let mut lines = Vec::with_capacity(raw.len() + raw.len() / 32);
+        for &b in raw {
+            lines.push(b);
+            if b == b'\r' {
+                lines.push(b'\n');
+            }
+        }
+        fixed = lines;
         &fixed[..]
     } else {
         raw
@@ -233,10 +239,40 @@ fn clean_id(id: &str) -> String {
         .collect()
 }
 
-/// A stable Message-ID for a message without one: the same bytes give the same id,
-/// so fetching it again is still recognised.
+/// A stable Message-ID for a message without one: the same message gives the same id,
+/// so fetching it again is still recognised, also from another mailbox. The header
+/// lines each server adds on the way (`Received`, `Return-Path`, `Delivered-To`…) are
+/// left out.
 fn synthetic_id(raw: &[u8]) -> String {
-    format!("{}@synthetic.switchboard.invalid", &Blobs::hash(raw)[..32])
+    const TRACE: [&str; 5] = [
+        "received:",
+        "return-path:",
+        "delivered-to:",
+        "x-original-to:",
+        "dkim-signature:",
+    ];
+    let mut stable = Vec::with_capacity(raw.len());
+    let mut skipping = false;
+    let mut in_header = true;
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        if in_header {
+            if line == b"\n" || line == b"\r\n" {
+                in_header = false;
+            } else if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+                if skipping {
+                    continue;
+                }
+            } else {
+                let lower = String::from_utf8_lossy(&line[..line.len().min(20)]).to_ascii_lowercase();
+                skipping = TRACE.iter().any(|t| lower.starts_with(t));
+                if skipping {
+                    continue;
+                }
+            }
+        }
+        stable.extend_from_slice(line);
+    }
+    format!("{}@synthetic.switchboard.invalid", &Blobs::hash(&stable)[..32])
 }
 
 /// One line of header text: no control characters, bounded.
@@ -516,10 +552,14 @@ fn forwarded(msg: &Message<'_>, text: &str) -> Option<Forwarded> {
         "message transféré",
         "begin forwarded message",
     ];
-    let lower = text.to_lowercase();
-    let start = MARKERS.iter().filter_map(|m| lower.find(m)).min()?;
-    let after = text.get(start..)?;
-    for line in after.lines().take(12) {
+    let mut lines = text.lines();
+    lines
+        .by_ref()
+        .find(|l| {
+            let l = l.to_lowercase();
+            MARKERS.iter().any(|m| l.contains(m))
+        })?;
+    for line in lines.take(12) {
         let line = line.trim().trim_start_matches('>').trim();
         let line = line.replace('*', "");
         let Some(value) = ["From:", "Von:", "De:", "Van:"]

@@ -52,6 +52,21 @@ pub async fn receive(
     })
 }
 
+/// Reads a raw mail (or, for one too large to fetch, its header and size) on a blocking
+/// thread: a large mail is milliseconds of CPU the async threads should not spend.
+pub async fn read(
+    raw: Vec<u8>,
+    cx: mime::Context,
+    too_large: Option<u64>,
+) -> Result<ParsedMail, MimeError> {
+    tokio::task::spawn_blocking(move || match too_large {
+        Some(size) => mime::parse_header(&raw, size, &cx),
+        None => mime::parse(&raw, &cx),
+    })
+    .await
+    .unwrap_or_else(|e| Err(MimeError::Unreadable(e.to_string())))
+}
+
 /// The parser's view of the desk: its own addresses.
 pub async fn context(desk: &Desk) -> Result<mime::Context, Error> {
     Ok(mime::Context {

@@ -230,8 +230,13 @@ fn compose(
     for to in &r.to {
         b = b.to(mailbox(to, None)?);
     }
+    // A copy to an address the mail library cannot write must not cost the customer
+    // the answer.
     for cc in &r.cc {
-        b = b.cc(mailbox(cc, None)?);
+        match mailbox(cc, None) {
+            Ok(m) => b = b.cc(m),
+            Err(_) => tracing::warn!("leaving {cc:?} out of the copy: not a mail address we can write"),
+        }
     }
     if let Some(parent) = &r.in_reply_to {
         b = b.in_reply_to(format!("<{parent}>"));
