@@ -68,7 +68,7 @@ impl Blobs {
     /// The size of the bytes stored under `sha256`, if there are any.
     pub fn size(&self, sha256: &str) -> Option<u64> {
         let meta = std::fs::metadata(self.path(sha256)?).ok()?;
-        meta.is_file().then(|| meta.len())
+        meta.is_file().then_some(meta.len())
     }
 
     fn path(&self, sha256: &str) -> Option<PathBuf> {
@@ -117,8 +117,10 @@ impl Drop for Temp {
 /// Lower-case hex of a byte string.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }

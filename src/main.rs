@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use switchboard::app;
 use switchboard::config::Config;
-use switchboard::desk::agents::NewAgent;
 use switchboard::desk::Role;
+use switchboard::desk::agents::NewAgent;
 
 #[derive(Parser)]
 #[command(

@@ -574,7 +574,11 @@ impl Desk {
             language: new.language,
         };
         check_mail_settings(&settings)?;
-        if self.mail_account_by_address(&settings.address).await?.is_some() {
+        if self
+            .mail_account_by_address(&settings.address)
+            .await?
+            .is_some()
+        {
             return Err(Error::Conflict {
                 code: "address_taken",
                 message: format!("a mail account for {} exists", settings.address),

@@ -167,9 +167,7 @@ impl Desk {
         let mail = inbound.mail.clone().unwrap_or_default();
         match &mail.automatic {
             Some(Automatic::Own) => {
-                return self
-                    .pass_over(&mail, "our own mail came back".into())
-                    .await;
+                return self.pass_over(&mail, "our own mail came back".into()).await;
             }
             Some(Automatic::Bounce { of, reason }) => {
                 return self.bounced(&mail, of, reason).await;
@@ -243,8 +241,11 @@ impl Desk {
     /// Starts a folder over (its UIDVALIDITY changed): every mail in it is read again,
     /// and what was stored before is recognised by its Message-ID.
     pub async fn reset_checkpoint(&self, cp: &Checkpoint) -> Result<()> {
-        self.advance_checkpoint(Some(&Checkpoint { uid: 0, ..cp.clone() }))
-            .await
+        self.advance_checkpoint(Some(&Checkpoint {
+            uid: 0,
+            ..cp.clone()
+        }))
+        .await
     }
 
     async fn pass_over(&self, mail: &MailFacts, reason: String) -> Result<Received> {
@@ -391,9 +392,17 @@ impl Desk {
             .clone()
             .unwrap_or_else(|| mail.addresses.from.clone());
         let text = if mail.too_large.is_some() {
-            Some(settings.texts().too_large(t, self.rules.mail.max_message_bytes))
+            Some(
+                settings
+                    .texts()
+                    .too_large(t, self.rules.mail.max_message_bytes),
+            )
         } else if new_ticket && settings.acknowledge && mail.addresses.forwarded_by.is_none() {
-            Some(settings.texts().acknowledgement(t, settings.ack_text.as_deref()))
+            Some(
+                settings
+                    .texts()
+                    .acknowledgement(t, settings.ack_text.as_deref()),
+            )
         } else {
             None
         };

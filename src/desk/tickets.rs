@@ -622,11 +622,21 @@ impl Desk {
                 })?;
                 check_text("attachments.filename", &f.filename, 255)?;
                 if f.filename.contains(['/', '\\']) || f.filename.chars().any(char::is_control) {
-                    return Err(Error::invalid("attachments.filename", "a file name, no folders"));
+                    return Err(Error::invalid(
+                        "attachments.filename",
+                        "a file name, no folders",
+                    ));
                 }
                 check_text("attachments.content_type", &f.content_type, 200)?;
-                if !f.content_type.contains('/') || f.content_type.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err(Error::invalid("attachments.content_type", "a media type such as application/pdf"));
+                if !f.content_type.contains('/')
+                    || f.content_type
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(Error::invalid(
+                        "attachments.content_type",
+                        "a media type such as application/pdf",
+                    ));
                 }
                 Ok((f, size as i64))
             })

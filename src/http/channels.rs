@@ -72,7 +72,7 @@ pub async fn show(
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum NewChannel {
     Widget(NewWidget),
-    Email(NewMailAccount),
+    Email(Box<NewMailAccount>),
 }
 
 pub async fn create(

@@ -33,9 +33,8 @@ async fn read_body(body: Body, limit: u64) -> Result<Read, Problem> {
     let mut kept = Vec::new();
     let mut size: u64 = 0;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            Problem::new(StatusCode::BAD_REQUEST, "unreadable_body", e.to_string())
-        })?;
+        let chunk = chunk
+            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "unreadable_body", e.to_string()))?;
         size += chunk.len() as u64;
         if size > 1 << 30 {
             return Err(Problem::new(

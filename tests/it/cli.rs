@@ -192,7 +192,11 @@ async fn the_cli_adds_agents_creates_tokens_and_loads_demo_data() {
         dir.path().join("switchboard.db").display()
     );
     let store = Store::connect(&url, None).await.unwrap();
-    let desk = Desk::new(store.clone(), Rules::default(), switchboard::blobs::Blobs::new(dir.path()));
+    let desk = Desk::new(
+        store.clone(),
+        Rules::default(),
+        switchboard::blobs::Blobs::new(dir.path()),
+    );
     assert!(
         desk.authenticate("lea@example.com", "a long enough password")
             .await
@@ -294,7 +298,11 @@ async fn the_first_serve_creates_an_admin_and_sigterm_stops_it_gracefully() {
         dir.path().join("switchboard.db").display()
     );
     let store = Store::connect(&url, None).await.unwrap();
-    let desk = Desk::new(store.clone(), Rules::default(), switchboard::blobs::Blobs::new(dir.path()));
+    let desk = Desk::new(
+        store.clone(),
+        Rules::default(),
+        switchboard::blobs::Blobs::new(dir.path()),
+    );
     let admin = desk
         .authenticate("admin@switchboard.localhost", &password)
         .await
@@ -378,7 +386,16 @@ fn channel_email_takes_the_password_from_stdin_and_never_prints_it() {
     assert!(!list.contains("pa55word") && !out.contains("pa55word"));
     let (ok, _, err) = switchboard(
         dir.path(),
-        &["channel", "email", "--name", "X", "--address", "x@y.z", "--imap", "no-port"],
+        &[
+            "channel",
+            "email",
+            "--name",
+            "X",
+            "--address",
+            "x@y.z",
+            "--imap",
+            "no-port",
+        ],
         "",
     );
     assert!(!ok);

@@ -82,13 +82,26 @@ fn corpus_parses_as_the_manifest_says() {
                 }
             }
         }
-        for s in m.get("text_contains").and_then(|v| v.as_array()).into_iter().flatten() {
+        for s in m
+            .get("text_contains")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
             let s = s.as_str().unwrap();
             if !inbound.text.contains(s) {
-                fail(format!("text lacks {s:?}: {:?}", &inbound.text.chars().take(300).collect::<String>()));
+                fail(format!(
+                    "text lacks {s:?}: {:?}",
+                    &inbound.text.chars().take(300).collect::<String>()
+                ));
             }
         }
-        for s in m.get("text_excludes").and_then(|v| v.as_array()).into_iter().flatten() {
+        for s in m
+            .get("text_excludes")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
             if inbound.text.contains(s.as_str().unwrap()) {
                 fail(format!("text has {s}"));
             }
@@ -97,10 +110,23 @@ fn corpus_parses_as_the_manifest_says() {
             && !malformed
             && parsed.files.len() as i64 != n
         {
-            let names: Vec<_> = parsed.files.iter().map(|f| (&f.filename, &f.content_type)).collect();
-            fail(format!("{} attachments {names:?}, expected {n}", parsed.files.len()));
+            let names: Vec<_> = parsed
+                .files
+                .iter()
+                .map(|f| (&f.filename, &f.content_type))
+                .collect();
+            fail(format!(
+                "{} attachments {names:?}, expected {n}",
+                parsed.files.len()
+            ));
         }
-        for (i, name) in m.get("attachment_names").and_then(|v| v.as_array()).into_iter().flatten().enumerate() {
+        for (i, name) in m
+            .get("attachment_names")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let got = parsed.files.get(i).map(|f| f.filename.as_str());
             if got != name.as_str() {
                 fail(format!("attachment {i} named {got:?}, expected {name}"));
@@ -110,8 +136,14 @@ fn corpus_parses_as_the_manifest_says() {
             Some(id) if inbound.external_id != strip(id) => {
                 fail(format!("message id {:?}", inbound.external_id))
             }
-            None if !inbound.external_id.ends_with("@synthetic.switchboard.invalid") => {
-                fail(format!("expected a synthetic id, got {:?}", inbound.external_id))
+            None if !inbound
+                .external_id
+                .ends_with("@synthetic.switchboard.invalid") =>
+            {
+                fail(format!(
+                    "expected a synthetic id, got {:?}",
+                    inbound.external_id
+                ))
             }
             _ => {}
         }
@@ -124,7 +156,12 @@ fn corpus_parses_as_the_manifest_says() {
         {
             fail(format!("thread starts {:?}", thread.first()));
         }
-        for r in m.get("references").and_then(|v| v.as_array()).into_iter().flatten() {
+        for r in m
+            .get("references")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
             if !thread.contains(&strip(r.as_str().unwrap())) {
                 fail(format!("thread lacks {r}"));
             }
@@ -148,7 +185,10 @@ fn corpus_parses_as_the_manifest_says() {
         }
         let expected = m["automatic"].as_str().unwrap();
         if kind(&mail.automatic) != expected {
-            fail(format!("automatic {:?}, expected {expected}", mail.automatic));
+            fail(format!(
+                "automatic {:?}, expected {expected}",
+                mail.automatic
+            ));
         }
         if let Some(of) = m.get("bounce_of").and_then(|v| v.as_str()) {
             match &mail.automatic {
@@ -184,7 +224,13 @@ fn hostile_bytes_never_panic() {
     ];
     for entry in std::fs::read_dir(corpus_dir()).unwrap() {
         let raw = std::fs::read(entry.unwrap().path()).unwrap();
-        for cut in [1, 7, raw.len() / 3, raw.len() / 2, raw.len().saturating_sub(5)] {
+        for cut in [
+            1,
+            7,
+            raw.len() / 3,
+            raw.len() / 2,
+            raw.len().saturating_sub(5),
+        ] {
             inputs.push(raw[..cut.min(raw.len())].to_vec());
         }
     }
@@ -461,7 +507,13 @@ crate::on_both! {
     }
 }
 
-async fn raw_post(app: &TestApp, token: Option<&str>, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+async fn raw_post(
+    app: &TestApp,
+    token: Option<&str>,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
     let mut req = reqwest::Client::new()
         .post(app.url(path))
         .header("content-type", content_type)
@@ -478,15 +530,31 @@ async fn raw_mail_endpoint() {
     let app = TestApp::start_with(Engine::Sqlite, &[("SWITCHBOARD_MAX_MAIL_BYTES", "20000")]).await;
     let (_, token) = app.desk.create_token("mta", Role::Agent).await.unwrap();
     let path = "/api/v1/inbound/email";
-    let raw = mail("Nina <nina@example.de>", "n1@example.de", "Hallo", "", "Eine Frage zur Bestellung");
+    let raw = mail(
+        "Nina <nina@example.de>",
+        "n1@example.de",
+        "Hallo",
+        "",
+        "Eine Frage zur Bestellung",
+    );
 
     // No account yet: a clear conflict, nothing stored.
     let (s, b) = raw_post(&app, Some(&token), path, "message/rfc822", raw.clone()).await;
     assert_eq!((s, b["code"].as_str()), (409, Some("no_mail_account")));
     account(&app.desk, false).await;
 
-    assert_eq!(raw_post(&app, None, path, "message/rfc822", raw.clone()).await.0, 401);
-    assert_eq!(raw_post(&app, Some(&token), path, "text/plain", raw.clone()).await.0, 415);
+    assert_eq!(
+        raw_post(&app, None, path, "message/rfc822", raw.clone())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        raw_post(&app, Some(&token), path, "text/plain", raw.clone())
+            .await
+            .0,
+        415
+    );
     let (s, b) = raw_post(&app, Some(&token), path, "message/rfc822", raw.clone()).await;
     assert_eq!(s, 201, "{b}");
     assert_eq!(b["outcome"], "stored");
@@ -494,52 +562,144 @@ async fn raw_mail_endpoint() {
     let (s, b) = raw_post(&app, Some(&token), path, "message/rfc822", raw.clone()).await;
     assert_eq!((s, b["created"].as_bool()), (200, Some(false)));
 
-    let (s, b) = raw_post(&app, Some(&token), path, "message/rfc822", b"Subject: no sender\r\n\r\nhi".to_vec()).await;
+    let (s, b) = raw_post(
+        &app,
+        Some(&token),
+        path,
+        "message/rfc822",
+        b"Subject: no sender\r\n\r\nhi".to_vec(),
+    )
+    .await;
     assert_eq!(s, 422, "{b}");
     assert!(b["detail"].as_str().unwrap().contains("sender"));
     let (s, _) = raw_post(&app, Some(&token), path, "message/rfc822", b"".to_vec()).await;
     assert_eq!(s, 422);
-    let (s, b) = raw_post(&app, Some(&token), path, "message/rfc822", std::fs::read(corpus_dir().join("auto-reply-auto-submitted.eml")).unwrap()).await;
+    let (s, b) = raw_post(
+        &app,
+        Some(&token),
+        path,
+        "message/rfc822",
+        std::fs::read(corpus_dir().join("auto-reply-auto-submitted.eml")).unwrap(),
+    )
+    .await;
     assert_eq!((s, b["outcome"].as_str()), (202, Some("ignored")));
 
     // Over the limit: the header is read, a note records it, the sender is told.
-    let big = mail("Olaf <olaf@example.de>", "big1@example.de", "Fotos", "", &"x".repeat(50_000));
+    let big = mail(
+        "Olaf <olaf@example.de>",
+        "big1@example.de",
+        "Fotos",
+        "",
+        &"x".repeat(50_000),
+    );
     let (s, b) = raw_post(&app, Some(&token), path, "message/rfc822", big).await;
     assert_eq!(s, 201, "{b}");
-    let view = app.desk.ticket_detail(b["ticket_id"].as_i64().unwrap()).await.unwrap();
-    let note = view.messages.iter().find(|m| m.message.direction == "note").expect("a note");
-    assert!(note.message.text.contains("olaf@example.de"), "{}", note.message.text);
+    let view = app
+        .desk
+        .ticket_detail(b["ticket_id"].as_i64().unwrap())
+        .await
+        .unwrap();
+    let note = view
+        .messages
+        .iter()
+        .find(|m| m.message.direction == "note")
+        .expect("a note");
+    assert!(
+        note.message.text.contains("olaf@example.de"),
+        "{}",
+        note.message.text
+    );
     assert!(!note.message.text.contains("xxxx"));
-    let notice = view.messages.iter().find(|m| m.message.direction == "out").expect("a notice to the sender");
+    let notice = view
+        .messages
+        .iter()
+        .find(|m| m.message.direction == "out")
+        .expect("a notice to the sender");
     assert!(notice.message.text.contains("larger than"));
 
     // Hostile HTML is stored sanitized; the text survives.
-    let (s, b) = raw_post(&app, Some(&token), path, "message/rfc822", std::fs::read(corpus_dir().join("html-only-hostile.eml")).unwrap()).await;
+    let (s, b) = raw_post(
+        &app,
+        Some(&token),
+        path,
+        "message/rfc822",
+        std::fs::read(corpus_dir().join("html-only-hostile.eml")).unwrap(),
+    )
+    .await;
     assert_eq!(s, 201, "{b}");
-    let view = app.desk.ticket_detail(b["ticket_id"].as_i64().unwrap()).await.unwrap();
+    let view = app
+        .desk
+        .ticket_detail(b["ticket_id"].as_i64().unwrap())
+        .await
+        .unwrap();
     let m = &view.messages[0].message;
     assert!(m.text.contains("Please refund order 10045"));
     let html = m.html.clone().unwrap().to_lowercase();
-    for bad in ["<script", "onerror", "javascript:", "<iframe", "expression("] {
+    for bad in [
+        "<script",
+        "onerror",
+        "javascript:",
+        "<iframe",
+        "expression(",
+    ] {
         assert!(!html.contains(bad), "{bad} in {html}");
     }
 
     // Attachments: stored once, downloadable by agents only, always as a download.
-    let (s, b) = raw_post(&app, Some(&token), path, "message/rfc822", std::fs::read(corpus_dir().join("gmail-mixed-alternative-pdf.eml")).unwrap()).await;
+    let (s, b) = raw_post(
+        &app,
+        Some(&token),
+        path,
+        "message/rfc822",
+        std::fs::read(corpus_dir().join("gmail-mixed-alternative-pdf.eml")).unwrap(),
+    )
+    .await;
     assert_eq!(s, 201, "{b}");
-    let view = app.desk.ticket_detail(b["ticket_id"].as_i64().unwrap()).await.unwrap();
-    let a = view.messages[0].attachments.first().expect("the pdf").clone();
+    let view = app
+        .desk
+        .ticket_detail(b["ticket_id"].as_i64().unwrap())
+        .await
+        .unwrap();
+    let a = view.messages[0]
+        .attachments
+        .first()
+        .expect("the pdf")
+        .clone();
     assert_eq!(a.content_type, "application/pdf");
-    let res = reqwest::Client::new().get(app.url(&format!("/api/v1/attachments/{}", a.id))).bearer_auth(&token).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/attachments/{}", a.id)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-disposition"].to_str().unwrap().starts_with("attachment;"));
-    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("sandbox"));
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    assert!(
+        res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
     let bytes = res.bytes().await.unwrap();
     assert_eq!(bytes.len() as i64, a.size);
     assert!(bytes.starts_with(b"%PDF"));
-    let res = reqwest::Client::new().get(app.url(&format!("/api/v1/attachments/{}", a.id))).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/attachments/{}", a.id)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
-    let res = reqwest::Client::new().get(app.url("/api/v1/attachments/999999")).bearer_auth(&token).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(app.url("/api/v1/attachments/999999"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     let _ = ticket_id;
     app.stop().await;
@@ -552,13 +712,55 @@ async fn reply_with_uploaded_files() {
     let (_, token) = app.desk.create_token("console", Role::Agent).await.unwrap();
     let api = crate::support::Api::new(&app.base, &token);
     account(&app.desk, false).await;
-    let (_, b) = raw_post(&app, Some(&token), "/api/v1/inbound/email", "message/rfc822", mail("p@example.de", "p1@example.de", "Rechnung", "", "Bitte die Rechnung")).await;
+    let (_, b) = raw_post(
+        &app,
+        Some(&token),
+        "/api/v1/inbound/email",
+        "message/rfc822",
+        mail(
+            "p@example.de",
+            "p1@example.de",
+            "Rechnung",
+            "",
+            "Bitte die Rechnung",
+        ),
+    )
+    .await;
     let ticket_id = b["ticket_id"].as_i64().unwrap();
-    let (s, up) = raw_post(&app, Some(&token), "/api/v1/uploads?filename=Rechnung%20M%C3%A4rz.pdf", "application/pdf", b"%PDF-1.4 test".to_vec()).await;
+    let (s, up) = raw_post(
+        &app,
+        Some(&token),
+        "/api/v1/uploads?filename=Rechnung%20M%C3%A4rz.pdf",
+        "application/pdf",
+        b"%PDF-1.4 test".to_vec(),
+    )
+    .await;
     assert_eq!(s, 201, "{up}");
     assert_eq!(up["filename"], "Rechnung März.pdf");
-    assert_eq!(raw_post(&app, Some(&token), "/api/v1/uploads?filename=..%2Fetc", "text/plain", b"x".to_vec()).await.0, 422);
-    assert_eq!(raw_post(&app, Some(&token), "/api/v1/uploads?filename=a.txt", "text/plain", vec![]).await.0, 422);
+    assert_eq!(
+        raw_post(
+            &app,
+            Some(&token),
+            "/api/v1/uploads?filename=..%2Fetc",
+            "text/plain",
+            b"x".to_vec()
+        )
+        .await
+        .0,
+        422
+    );
+    assert_eq!(
+        raw_post(
+            &app,
+            Some(&token),
+            "/api/v1/uploads?filename=a.txt",
+            "text/plain",
+            vec![]
+        )
+        .await
+        .0,
+        422
+    );
     let (s, b) = api.send("POST", &format!("/api/v1/tickets/{ticket_id}/reply"), json!({
         "text": "Anbei die Rechnung",
         "attachments": [{"sha256": up["sha256"], "filename": "Rechnung März.pdf", "content_type": "application/pdf"}],
@@ -570,14 +772,30 @@ async fn reply_with_uploaded_files() {
     })).await;
     assert_eq!((s, b["field"].as_str()), (422, Some("attachments.sha256")));
     // Files go out by mail only.
-    let chat = app.desk.ingest(&switchboard::desk::Inbound::text(switchboard::desk::Channel::Chat, "v:1", switchboard::desk::identity::IdentityClaim::new(switchboard::desk::IdentityKind::Email, "c@example.de"), "hi")).await.unwrap();
+    let chat = app
+        .desk
+        .ingest(&switchboard::desk::Inbound::text(
+            switchboard::desk::Channel::Chat,
+            "v:1",
+            switchboard::desk::identity::IdentityClaim::new(
+                switchboard::desk::IdentityKind::Email,
+                "c@example.de",
+            ),
+            "hi",
+        ))
+        .await
+        .unwrap();
     let (s, b) = api.send("POST", &format!("/api/v1/tickets/{}/reply", chat.ticket_id), json!({
         "text": "x",
         "attachments": [{"sha256": up["sha256"], "filename": "a.pdf", "content_type": "application/pdf"}],
     })).await;
     assert_eq!((s, b["field"].as_str()), (422, Some("attachments")));
     let view = app.desk.ticket_detail(ticket_id).await.unwrap();
-    let out = view.messages.iter().find(|m| m.message.direction == "out").unwrap();
+    let out = view
+        .messages
+        .iter()
+        .find(|m| m.message.direction == "out")
+        .unwrap();
     assert_eq!(out.attachments.len(), 1);
     assert_eq!(out.attachments[0].size, 13);
     app.stop().await;
@@ -595,7 +813,10 @@ async fn mail_accounts_api() {
         "smtp": {"host": "smtp.shop.example", "port": 587, "security": "starttls", "user": "support", "password": "smtp-secret"},
         "acknowledge": true,
     });
-    assert_eq!(agent.send("POST", "/api/v1/channels", body.clone()).await.0, 403);
+    assert_eq!(
+        agent.send("POST", "/api/v1/channels", body.clone()).await.0,
+        403
+    );
     let (s, b) = admin.send("POST", "/api/v1/channels", body.clone()).await;
     assert_eq!(s, 201, "{b}");
     let text = b.to_string();
@@ -603,22 +824,53 @@ async fn mail_accounts_api() {
     assert_eq!(b["settings"]["address"], "support@shop.example");
     assert_eq!(b["settings"]["imap"]["security"], "tls");
     let id = b["id"].as_i64().unwrap();
-    assert_eq!(admin.send("POST", "/api/v1/channels", body.clone()).await.0, 409);
+    assert_eq!(
+        admin.send("POST", "/api/v1/channels", body.clone()).await.0,
+        409
+    );
     let (s, b) = admin.send("POST", "/api/v1/channels", json!({"kind": "email", "name": "x", "address": "x@y.z", "smtp": {"host": "", "port": 25}})).await;
     assert_eq!((s, b["field"].as_str()), (422, Some("smtp.host")));
     // A password never follows a changed server; an unchanged one keeps it.
-    let (s, b) = admin.send("PATCH", &format!("/api/v1/channels/{id}"), json!({"imap": {"host": "imap2.shop.example", "port": 993, "user": "support"}})).await;
-    assert_eq!((s, b["field"].as_str()), (422, Some("imap.password")), "{b}");
+    let (s, b) = admin
+        .send(
+            "PATCH",
+            &format!("/api/v1/channels/{id}"),
+            json!({"imap": {"host": "imap2.shop.example", "port": 993, "user": "support"}}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["field"].as_str()),
+        (422, Some("imap.password")),
+        "{b}"
+    );
     let (s, b) = admin.send("PATCH", &format!("/api/v1/channels/{id}"), json!({"imap": {"host": "imap.shop.example", "port": 993, "user": "support", "folder": "Support"}})).await;
     assert_eq!(s, 200, "{b}");
     let account = app.desk.mail_account(id).await.unwrap();
-    assert_eq!(account.secrets().imap_password.as_deref(), Some("imap-secret"));
-    assert_eq!(account.secrets().smtp_password.as_deref(), Some("smtp-secret"));
-    assert_eq!(admin.send("POST", &format!("/api/v1/channels/{id}/secret"), json!({})).await.0, 422);
+    assert_eq!(
+        account.secrets().imap_password.as_deref(),
+        Some("imap-secret")
+    );
+    assert_eq!(
+        account.secrets().smtp_password.as_deref(),
+        Some("smtp-secret")
+    );
+    assert_eq!(
+        admin
+            .send("POST", &format!("/api/v1/channels/{id}/secret"), json!({}))
+            .await
+            .0,
+        422
+    );
     let (_, list) = admin.get("/api/v1/channels").await;
     assert!(!list.to_string().contains("secret"));
     // Widgets are still created without a kind.
-    let (s, _) = admin.send("POST", "/api/v1/channels", json!({"name": "Shop", "origins": ["https://shop.example"]})).await;
+    let (s, _) = admin
+        .send(
+            "POST",
+            "/api/v1/channels",
+            json!({"name": "Shop", "origins": ["https://shop.example"]}),
+        )
+        .await;
     assert_eq!(s, 201);
     app.stop().await;
 }

@@ -60,7 +60,14 @@ async fn account(desk: &Desk, ms: &MailServer, address: &str, acknowledge: bool)
     .id
 }
 
-fn customer_mail(from: &str, to: &str, id: &str, subject: &str, extra: &str, body: &str) -> Vec<u8> {
+fn customer_mail(
+    from: &str,
+    to: &str,
+    id: &str,
+    subject: &str,
+    extra: &str,
+    body: &str,
+) -> Vec<u8> {
     format!(
         "From: Clara Kunde <{from}>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: {}\r\nMIME-Version: 1.0\r\n{extra}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n",
         chrono::Utc::now().to_rfc2822()
@@ -91,12 +98,25 @@ async fn a_mail_conversation_over_imap_and_smtp() {
     let ms = mail_server().await;
     let support = ms.address("support");
     let customer = ms.address("clara");
-    let app = TestApp::start_with(Engine::Sqlite, &[("SWITCHBOARD_MAIL_POLL_SECONDS", "3600")]).await;
+    let app =
+        TestApp::start_with(Engine::Sqlite, &[("SWITCHBOARD_MAIL_POLL_SECONDS", "3600")]).await;
     let desk = app.desk.clone();
     let channel_id = account(&desk, ms, &support, true).await;
 
     let first_id = format!("first-{}@example.test", rand::random::<u32>());
-    ms.submit(&customer, &[&support], &customer_mail(&customer, &support, &first_id, "Kaffeemühle defekt", "", "Meine Mühle mahlt nicht mehr. Grüße, Clara")).await;
+    ms.submit(
+        &customer,
+        &[&support],
+        &customer_mail(
+            &customer,
+            &support,
+            &first_id,
+            "Kaffeemühle defekt",
+            "",
+            "Meine Mühle mahlt nicht mehr. Grüße, Clara",
+        ),
+    )
+    .await;
     let ticket = until("the ticket", || {
         let desk = desk.clone();
         async move { tickets(&desk).await.pop() }
@@ -108,9 +128,15 @@ async fn a_mail_conversation_over_imap_and_smtp() {
 
     // The acknowledgement arrives, marked as automatic, with the ticket's number.
     let inbox = ms.wait_for_mail(&customer, 1, WAIT).await;
-    assert_eq!(header(&inbox[0], "Auto-Submitted").as_deref(), Some("auto-replied"));
+    assert_eq!(
+        header(&inbox[0], "Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
     let subject = header(&inbox[0], "Subject").unwrap();
-    assert!(subject.contains(&format!("[#{}]", ticket.number)), "{subject}");
+    assert!(
+        subject.contains(&format!("[#{}]", ticket.number)),
+        "{subject}"
+    );
 
     // The agent answers with a file.
     let (_, token) = desk.create_token("console", Role::Agent).await.unwrap();
@@ -136,74 +162,151 @@ async fn a_mail_conversation_over_imap_and_smtp() {
     let inbox = ms.wait_for_mail(&customer, 2, WAIT).await;
     let raw = &inbox[1];
     let answer = MessageParser::default().parse(raw).unwrap();
-    assert_eq!(answer.from().unwrap().first().unwrap().address(), Some(support.as_str()));
-    assert_eq!(answer.from().unwrap().first().unwrap().name(), Some("Kaffeehaus Support"));
-    assert_eq!(answer.subject(), Some(format!("Re: Kaffeemühle defekt [#{}]", ticket.number).as_str()));
+    assert_eq!(
+        answer.from().unwrap().first().unwrap().address(),
+        Some(support.as_str())
+    );
+    assert_eq!(
+        answer.from().unwrap().first().unwrap().name(),
+        Some("Kaffeehaus Support")
+    );
+    assert_eq!(
+        answer.subject(),
+        Some(format!("Re: Kaffeemühle defekt [#{}]", ticket.number).as_str())
+    );
     assert_eq!(answer.in_reply_to().as_text(), Some(first_id.as_str()));
     let references = header(raw, "References").unwrap();
-    assert!(references.contains(&format!("<{first_id}>")), "{references}");
+    assert!(
+        references.contains(&format!("<{first_id}>")),
+        "{references}"
+    );
     assert!(header(raw, "Auto-Submitted").is_none());
-    assert!(answer.body_text(0).unwrap().contains("bitte schicken Sie die Mühle ein"));
+    assert!(
+        answer
+            .body_text(0)
+            .unwrap()
+            .contains("bitte schicken Sie die Mühle ein")
+    );
     let file = answer.attachments().next().expect("the attachment");
     assert_eq!(file.attachment_name(), Some("Anleitung.pdf"));
     assert_eq!(file.contents(), b"%PDF-1.4 Anleitung");
     // The stored message knows its Message-ID and that it was sent.
     let sent = until("the reply marked sent", || {
         let desk = desk.clone();
-        async move { desk.message(reply_id).await.ok().filter(|m| m.delivery_status == "sent") }
+        async move {
+            desk.message(reply_id)
+                .await
+                .ok()
+                .filter(|m| m.delivery_status == "sent")
+        }
     })
     .await;
     let our_id = sent.external_id.clone().unwrap();
     assert_eq!(answer.message_id(), Some(our_id.as_str()));
-    assert!(our_id.starts_with("sb.") && our_id.ends_with("@example.test"), "{our_id}");
+    assert!(
+        our_id.starts_with("sb.") && our_id.ends_with("@example.test"),
+        "{our_id}"
+    );
     // The job runs again, as after a crash between sending and recording it: nothing is
     // sent twice. Nor after a restart of the desk on the same store.
-    switchboard::outbox::enqueue(desk.store.db(), "deliver", json!({"message_id": reply_id})).await.unwrap();
+    switchboard::outbox::enqueue(desk.store.db(), "deliver", json!({"message_id": reply_id}))
+        .await
+        .unwrap();
     desk.outbox_kick.notify_one();
     until("the repeated job done", || {
         let store = desk.store.clone();
         async move {
-            let rows = switchboard::outbox::list(&store, "pending", 0, 200).await.unwrap();
+            let rows = switchboard::outbox::list(&store, "pending", 0, 200)
+                .await
+                .unwrap();
             (!rows.iter().any(|r| r.kind == "deliver")).then_some(())
         }
     })
     .await;
     let mut app = app;
     app.app.take().unwrap().stop().await;
-    let again = switchboard::app::App::start(crate::support::config(&[("SWITCHBOARD_MAIL_POLL_SECONDS", "3600"), ("SWITCHBOARD_DATA_DIR", &app.ts.dir.path().display().to_string())]), app.ts.store.clone()).await.unwrap();
+    let again = switchboard::app::App::start(
+        crate::support::config(&[
+            ("SWITCHBOARD_MAIL_POLL_SECONDS", "3600"),
+            (
+                "SWITCHBOARD_DATA_DIR",
+                &app.ts.dir.path().display().to_string(),
+            ),
+        ]),
+        app.ts.store.clone(),
+    )
+    .await
+    .unwrap();
     let desk = again.state.desk.clone();
     app.app = Some(again);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(ms.mailbox(&customer).await.len(), 2, "a reply was sent twice");
+    assert_eq!(
+        ms.mailbox(&customer).await.len(),
+        2,
+        "a reply was sent twice"
+    );
 
     // Clara answers from her mail program: the same ticket, read through IDLE.
     let answer_id = format!("answer-{}@example.test", rand::random::<u32>());
-    ms.submit(&customer, &[&support], &customer_mail(
+    ms.submit(
         &customer,
-        &support,
-        &answer_id,
-        &format!("Re: Kaffeemühle defekt [#{}]", ticket.number),
-        &format!("In-Reply-To: <{our_id}>\r\nReferences: <{first_id}> <{our_id}>\r\n"),
-        "Danke, ist unterwegs!",
-    ))
+        &[&support],
+        &customer_mail(
+            &customer,
+            &support,
+            &answer_id,
+            &format!("Re: Kaffeemühle defekt [#{}]", ticket.number),
+            &format!("In-Reply-To: <{our_id}>\r\nReferences: <{first_id}> <{our_id}>\r\n"),
+            "Danke, ist unterwegs!",
+        ),
+    )
     .await;
     let view = until("Clara's answer on the ticket", || {
         let desk = desk.clone();
         async move {
             let view = desk.ticket_detail(ticket.id).await.unwrap();
-            (view.messages.iter().filter(|m| m.message.direction == "in").count() == 2).then_some(view)
+            (view
+                .messages
+                .iter()
+                .filter(|m| m.message.direction == "in")
+                .count()
+                == 2)
+                .then_some(view)
         }
     })
     .await;
-    assert!(view.messages.iter().any(|m| m.message.text.contains("ist unterwegs")));
+    assert!(
+        view.messages
+            .iter()
+            .any(|m| m.message.text.contains("ist unterwegs"))
+    );
     assert_eq!(tickets(&desk).await.len(), 1);
     let cp = desk.checkpoint(channel_id).await.unwrap().unwrap();
     assert_eq!(cp.last_uid, 2);
 
     // The server's UIDVALIDITY "changes": the folder is read again and nothing doubles.
-    desk.advance_checkpoint(Some(&Checkpoint { channel_id, folder: "INBOX".into(), uid_validity: cp.uid_validity + 1, uid: 2 })).await.unwrap();
+    desk.advance_checkpoint(Some(&Checkpoint {
+        channel_id,
+        folder: "INBOX".into(),
+        uid_validity: cp.uid_validity + 1,
+        uid: 2,
+    }))
+    .await
+    .unwrap();
     let third = format!("third-{}@example.test", rand::random::<u32>());
-    ms.submit(&customer, &[&support], &customer_mail(&customer, &support, &third, "Noch eine Frage", "", "Gibt es Ersatzmesser?")).await;
+    ms.submit(
+        &customer,
+        &[&support],
+        &customer_mail(
+            &customer,
+            &support,
+            &third,
+            "Noch eine Frage",
+            "",
+            "Gibt es Ersatzmesser?",
+        ),
+    )
+    .await;
     until("the third mail", || {
         let desk = desk.clone();
         async move { (tickets(&desk).await.len() == 2).then_some(()) }
@@ -211,12 +314,23 @@ async fn a_mail_conversation_over_imap_and_smtp() {
     .await;
     let cp = until("the checkpoint after the resync", || {
         let desk = desk.clone();
-        async move { desk.checkpoint(channel_id).await.unwrap().filter(|c| c.last_uid == 3) }
+        async move {
+            desk.checkpoint(channel_id)
+                .await
+                .unwrap()
+                .filter(|c| c.last_uid == 3)
+        }
     })
     .await;
     assert_ne!(cp.uid_validity, 0);
     let view = desk.ticket_detail(ticket.id).await.unwrap();
-    assert_eq!(view.messages.iter().filter(|m| m.message.direction == "in").count(), 2);
+    assert_eq!(
+        view.messages
+            .iter()
+            .filter(|m| m.message.direction == "in")
+            .count(),
+        2
+    );
     app.stop().await;
 }
 
@@ -233,18 +347,46 @@ async fn two_desks_answering_each_other_stop_at_once() {
     account(&desk_a.desk, ms, &a, true).await;
     let b_id = account(&desk_b.desk, ms, &b, true).await;
 
-    ms.submit(&b, &[&a], &customer_mail(&b, &a, &format!("ping-{}@example.org", rand::random::<u32>()), "Bestellung 4711", "", "Wo ist die Ware?")).await;
+    ms.submit(
+        &b,
+        &[&a],
+        &customer_mail(
+            &b,
+            &a,
+            &format!("ping-{}@example.org", rand::random::<u32>()),
+            "Bestellung 4711",
+            "",
+            "Wo ist die Ware?",
+        ),
+    )
+    .await;
     // A opens a ticket and acknowledges it to B; B reads the acknowledgement and stops.
     ms.wait_for_mail(&b, 1, WAIT).await;
     until("B reading the acknowledgement", || {
         let desk = desk_b.desk.clone();
-        async move { desk.checkpoint(b_id).await.unwrap().filter(|c| c.last_uid >= 1) }
+        async move {
+            desk.checkpoint(b_id)
+                .await
+                .unwrap()
+                .filter(|c| c.last_uid >= 1)
+        }
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(tickets(&desk_b.desk).await.is_empty(), "B opened a ticket for an automatic answer");
-    assert_eq!(ms.mailbox(&a).await.len(), 1, "A got more than the first mail");
-    assert_eq!(ms.mailbox(&b).await.len(), 1, "B got more than one acknowledgement");
+    assert!(
+        tickets(&desk_b.desk).await.is_empty(),
+        "B opened a ticket for an automatic answer"
+    );
+    assert_eq!(
+        ms.mailbox(&a).await.len(),
+        1,
+        "A got more than the first mail"
+    );
+    assert_eq!(
+        ms.mailbox(&b).await.len(),
+        1,
+        "B got more than one acknowledgement"
+    );
     assert_eq!(tickets(&desk_a.desk).await.len(), 1);
     desk_a.stop().await;
     desk_b.stop().await;
@@ -261,7 +403,19 @@ async fn mail_over_the_limit_is_noted_and_answered_not_fetched() {
     let app = TestApp::start_with(Engine::Sqlite, &[("SWITCHBOARD_MAX_MAIL_BYTES", "50000")]).await;
     account(&app.desk, ms, &support, false).await;
     let body = "Foto ".repeat(40_000);
-    ms.submit(&customer, &[&support], &customer_mail(&customer, &support, &format!("big-{}@example.test", rand::random::<u32>()), "Fotos vom Schaden", "", &body)).await;
+    ms.submit(
+        &customer,
+        &[&support],
+        &customer_mail(
+            &customer,
+            &support,
+            &format!("big-{}@example.test", rand::random::<u32>()),
+            "Fotos vom Schaden",
+            "",
+            &body,
+        ),
+    )
+    .await;
     let ticket = until("the ticket", || {
         let desk = app.desk.clone();
         async move { tickets(&desk).await.pop() }
@@ -274,7 +428,10 @@ async fn mail_over_the_limit_is_noted_and_answered_not_fetched() {
     assert!(note.text.contains("was not fetched"), "{}", note.text);
     assert!(!note.text.contains("Foto Foto"));
     let inbox = ms.wait_for_mail(&customer, 1, WAIT).await;
-    assert_eq!(header(&inbox[0], "Auto-Submitted").as_deref(), Some("auto-replied"));
+    assert_eq!(
+        header(&inbox[0], "Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
     app.stop().await;
 }
 
@@ -288,36 +445,97 @@ async fn refused_and_unreachable_smtp() {
     let app = TestApp::start(Engine::Sqlite).await;
     let desk = app.desk.clone();
     let id = account(&desk, ms, &support, false).await;
-    let mut inbound = Inbound::text(Channel::Email, format!("x{}@elsewhere.invalid", rand::random::<u32>()), IdentityClaim::new(IdentityKind::Email, "someone@elsewhere.invalid"), "Hallo");
+    let mut inbound = Inbound::text(
+        Channel::Email,
+        format!("x{}@elsewhere.invalid", rand::random::<u32>()),
+        IdentityClaim::new(IdentityKind::Email, "someone@elsewhere.invalid"),
+        "Hallo",
+    );
     inbound.channel_id = Some(id);
     let o = desk.ingest(&inbound).await.unwrap();
-    let reply = desk.reply(o.ticket_id, Actor::System, &ReplyInput { text: "Antwort".into(), html: None, status: None, attachments: vec![] }).await.unwrap();
+    let reply = desk
+        .reply(
+            o.ticket_id,
+            Actor::System,
+            &ReplyInput {
+                text: "Antwort".into(),
+                html: None,
+                status: None,
+                attachments: vec![],
+            },
+        )
+        .await
+        .unwrap();
     let failed = until("the reply failed", || {
         let desk = desk.clone();
-        async move { desk.message(reply.id).await.ok().filter(|m| m.delivery_status == "failed") }
+        async move {
+            desk.message(reply.id)
+                .await
+                .ok()
+                .filter(|m| m.delivery_status == "failed")
+        }
     })
     .await;
     let reason = failed.delivery_error.unwrap();
-    assert!(reason.contains("554") || reason.contains("Relay"), "{reason}");
+    assert!(
+        reason.contains("554") || reason.contains("Relay"),
+        "{reason}"
+    );
 
     // The same account, its SMTP server now a closed port.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut smtp = server(ms, false, &support);
     smtp.port = closed;
-    desk.update_mail_account(id, &switchboard::desk::channels::MailAccountChange { smtp: Some(Some(smtp)), ..Default::default() }).await.unwrap();
-    let mut inbound = Inbound::text(Channel::Email, format!("y{}@example.test", rand::random::<u32>()), IdentityClaim::new(IdentityKind::Email, ms.address("kim")), "Hallo");
+    desk.update_mail_account(
+        id,
+        &switchboard::desk::channels::MailAccountChange {
+            smtp: Some(Some(smtp)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut inbound = Inbound::text(
+        Channel::Email,
+        format!("y{}@example.test", rand::random::<u32>()),
+        IdentityClaim::new(IdentityKind::Email, ms.address("kim")),
+        "Hallo",
+    );
     inbound.channel_id = Some(id);
     let o = desk.ingest(&inbound).await.unwrap();
-    let reply = desk.reply(o.ticket_id, Actor::System, &ReplyInput { text: "Antwort".into(), html: None, status: None, attachments: vec![] }).await.unwrap();
+    let reply = desk
+        .reply(
+            o.ticket_id,
+            Actor::System,
+            &ReplyInput {
+                text: "Antwort".into(),
+                html: None,
+                status: None,
+                attachments: vec![],
+            },
+        )
+        .await
+        .unwrap();
     let row = until("a retry with the reason", || {
         let store = desk.store.clone();
         async move {
-            switchboard::outbox::list(&store, "pending", 0, 50).await.unwrap().into_iter().find(|r| r.kind == "deliver" && r.last_error.is_some())
+            switchboard::outbox::list(&store, "pending", 0, 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|r| r.kind == "deliver" && r.last_error.is_some())
         }
     })
     .await;
     assert!(row.last_error.unwrap().contains("SMTP"));
-    assert_eq!(desk.message(reply.id).await.unwrap().delivery_status, "queued");
+    assert_eq!(
+        desk.message(reply.id).await.unwrap().delivery_status,
+        "queued"
+    );
     app.stop().await;
 }
 
@@ -332,11 +550,25 @@ async fn an_unread_chat_answer_follows_by_mail() {
     account(&app.desk, ms, &support, false).await;
     let o = app
         .desk
-        .ingest(&Inbound::text(Channel::Chat, "v1:c1", IdentityClaim::new(IdentityKind::Email, customer.clone()).verified(), "Ist die Mühle lieferbar?"))
+        .ingest(&Inbound::text(
+            Channel::Chat,
+            "v1:c1",
+            IdentityClaim::new(IdentityKind::Email, customer.clone()).verified(),
+            "Ist die Mühle lieferbar?",
+        ))
         .await
         .unwrap();
     app.desk
-        .reply(o.ticket_id, Actor::System, &ReplyInput { text: "Ja, ab morgen wieder.".into(), html: None, status: None, attachments: vec![] })
+        .reply(
+            o.ticket_id,
+            Actor::System,
+            &ReplyInput {
+                text: "Ja, ab morgen wieder.".into(),
+                html: None,
+                status: None,
+                attachments: vec![],
+            },
+        )
         .await
         .unwrap();
     let inbox = ms.wait_for_mail(&customer, 1, WAIT).await;
@@ -357,44 +589,106 @@ async fn a_killed_desk_loses_and_repeats_no_mail() {
     let support = ms.address("support");
     for i in 0..MAILS {
         let from = format!("kunde{i}@example.test");
-        ms.append(&support, &customer_mail(&from, &support, &format!("bulk-{i}-{}@example.test", rand::random::<u32>()), &format!("Frage {i}"), "", "Eine Frage")).await;
+        ms.append(
+            &support,
+            &customer_mail(
+                &from,
+                &support,
+                &format!("bulk-{i}-{}@example.test", rand::random::<u32>()),
+                &format!("Frage {i}"),
+                "",
+                "Eine Frage",
+            ),
+        )
+        .await;
     }
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str], stdin: &str| {
         let mut child = desk_process(dir.path(), args, true);
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     let imap = format!("127.0.0.1:{}", ms.imap_port);
     let smtp = format!("127.0.0.1:{}", ms.smtp_port);
-    run(&["channel", "email", "--name", "Support", "--address", &support, "--imap", &imap, "--smtp", &smtp, "--security", "none"], "x\n");
+    run(
+        &[
+            "channel",
+            "email",
+            "--name",
+            "Support",
+            "--address",
+            &support,
+            "--imap",
+            &imap,
+            "--smtp",
+            &smtp,
+            "--security",
+            "none",
+        ],
+        "x\n",
+    );
 
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("switchboard.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("switchboard.db").display()
+    );
     let store = Store::connect(&url, None).await.unwrap();
     let count = |sql: &'static str| {
         let store = store.clone();
         async move {
             use sea_orm::ConnectionTrait;
-            let row = store.db().query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, sql)).await.unwrap().unwrap();
+            let row = store
+                .db()
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    sql,
+                ))
+                .await
+                .unwrap()
+                .unwrap();
             row.try_get_by_index::<i64>(0).unwrap() as usize
         }
     };
     let mut desk = desk_process(dir.path(), &["serve"], false);
-    until("some mail read", || async { (count("SELECT count(*) FROM message").await >= 20).then_some(()) }).await;
+    until("some mail read", || async {
+        (count("SELECT count(*) FROM message").await >= 20).then_some(())
+    })
+    .await;
     desk.kill().unwrap();
     desk.wait().unwrap();
     let at_kill = count("SELECT count(*) FROM message").await;
-    assert!(at_kill < MAILS, "all {MAILS} were read before the kill; make the mailbox larger");
+    assert!(
+        at_kill < MAILS,
+        "all {MAILS} were read before the kill; make the mailbox larger"
+    );
 
     let mut desk = desk_process(dir.path(), &["serve"], false);
-    until("every mail read", || async { (count("SELECT count(*) FROM message").await >= MAILS).then_some(()) }).await;
+    until("every mail read", || async {
+        (count("SELECT count(*) FROM message").await >= MAILS).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(count("SELECT count(*) FROM message").await, MAILS);
     assert_eq!(count("SELECT count(*) FROM ticket").await, MAILS);
-    assert_eq!(count("SELECT count(DISTINCT external_id) FROM message").await, MAILS);
-    assert_eq!(count("SELECT max(last_uid) FROM mail_checkpoint").await, MAILS);
+    assert_eq!(
+        count("SELECT count(DISTINCT external_id) FROM message").await,
+        MAILS
+    );
+    assert_eq!(
+        count("SELECT max(last_uid) FROM mail_checkpoint").await,
+        MAILS
+    );
     // SIGTERM: a graceful stop.
     unsafe { libc::kill(desk.id() as i32, libc::SIGTERM) };
     desk.wait().unwrap();
@@ -410,7 +704,11 @@ fn desk_process(dir: &std::path::Path, args: &[&str], piped: bool) -> Child {
         .env("SWITCHBOARD_LOG", "warn")
         .stdin(if piped { Stdio::piped() } else { Stdio::null() })
         .stdout(if piped { Stdio::piped() } else { Stdio::null() })
-        .stderr(if piped { Stdio::piped() } else { Stdio::inherit() })
+        .stderr(if piped {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .spawn()
         .unwrap()
 }

@@ -8,6 +8,7 @@ mod cli;
 mod console;
 mod desk;
 mod email;
+mod email_browser;
 mod live;
 mod mail_servers;
 mod mailserver;

@@ -2,11 +2,11 @@
 //! (a fresh schema in the database named by `SWITCHBOARD_TEST_DATABASE_URL`), and a
 //! running desk on a loopback port with HTTP clients for agents and tokens.
 
-use switchboard::blobs::Blobs;
 use reqwest::header::{HeaderMap, HeaderValue};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use switchboard::app::App;
+use switchboard::blobs::Blobs;
 use switchboard::config::Config;
 use switchboard::desk::agents::NewAgent;
 use switchboard::desk::{Desk, Role, Rules};

@@ -27,18 +27,22 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, body) {
+// `raw` sends a Blob (a file) as the body, with its own type, instead of JSON.
+async function request(method, path, body, { raw = null, signal = null } = {}) {
   const headers = { Accept: 'application/json, application/problem+json' };
   if (method !== 'GET') {
-    headers['Content-Type'] = 'application/json';
+    headers['Content-Type'] = raw ? (raw.type || 'application/octet-stream') : 'application/json';
     if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
   }
   const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
-  if (body !== undefined) init.body = JSON.stringify(body);
+  if (signal) init.signal = signal;
+  if (raw) init.body = raw;
+  else if (body !== undefined) init.body = JSON.stringify(body);
   let response;
   try {
     response = await fetch(`/api/v1${path}`, init);
-  } catch {
+  } catch (error) {
+    if (error && error.name === 'AbortError') throw error;
     throw new ApiError(0, {});
   }
   const text = response.status === 204 ? '' : await response.text().catch(() => '');
@@ -70,4 +74,9 @@ export const api = {
   post: (path, body) => request('POST', path, body ?? {}),
   patch: (path, body) => request('PATCH', path, body),
   del: (path) => request('DELETE', path),
+  /** Stores a file for a reply: `{sha256, size, filename, content_type}`. */
+  upload: (file, signal) => request('POST', `/uploads${query({ filename: file.name })}`, undefined, { raw: file, signal }),
 };
+
+/** Where agents download a message's file. */
+export const attachmentUrl = (id) => `/api/v1/attachments/${encodeURIComponent(id)}`;

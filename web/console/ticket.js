@@ -1,5 +1,5 @@
 // The middle column: one ticket's header controls, its timeline, collision notice and composer.
-import { api } from './api.js';
+import { api, attachmentUrl } from './api.js';
 import { fill, h, announce, debounce, guard, reconcile, report } from './dom.js';
 import { t, label, formatBytes, formatDateTime, formatList, onLangChange } from './i18n.js';
 import { agentName, directory, directoryChanges, myId, teamName } from './state.js';
@@ -13,6 +13,74 @@ const KINDS = ['question', 'problem', 'complaint', 'praise', 'suggestion'];
 const HIDDEN_EVENTS = new Set(['created', 'message', 'reply', 'note']);
 /** How long "Customer is typing…" stays after the widget's last typing notice. */
 const CUSTOMER_TYPING_FOR = 6000;
+
+/** The attachment an inline image's `cid:` URL names (RFC 2392), or undefined. */
+function byContentId(attachments, src) {
+  let id = src.trim().slice(4);
+  try { id = decodeURIComponent(id); } catch { /* keep it as written */ }
+  id = id.replace(/^<|>$/g, '').toLowerCase();
+  return attachments.find((a) => a.content_id && a.content_id.toLowerCase() === id);
+}
+
+/** Inline image types shown in a mail, and the largest shown. */
+const INLINE_TYPES = /^image\/(png|jpeg|gif|webp)$/;
+const INLINE_MAX = 2 * 1024 * 1024;
+/** Attachment id → promise of its `data:` URL (or null), fetched once per page. */
+const inlineData = new Map();
+
+/**
+ * An image attachment as a `data:` URL. The sandboxed frame has an opaque origin, so
+ * it could not fetch the file with the agent's session; the console fetches it (same
+ * origin) and hands the frame the bytes.
+ */
+function imageData(a) {
+  if (!INLINE_TYPES.test(a.content_type || '') || a.size > INLINE_MAX) return Promise.resolve(null);
+  if (!inlineData.has(a.id)) {
+    inlineData.set(a.id, fetch(attachmentUrl(a.id), { credentials: 'same-origin' })
+      .then((r) => (r.ok ? r.blob() : null))
+      .then((blob) => (blob && INLINE_TYPES.test(blob.type) ? new Promise((resolve) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.onerror = () => resolve(null);
+        reader.readAsDataURL(blob);
+      }) : null))
+      .catch(() => null));
+  }
+  return inlineData.get(a.id);
+}
+
+/**
+ * The message's HTML with its inline images (`src="cid:…"`) filled in from their
+ * attachments, or the HTML unchanged. It is parsed in an inert document (nothing runs
+ * or loads there) and shown, as before, only in the sandboxed frame.
+ */
+export async function inlineImages(html, attachments) {
+  if (!html || !/cid:/i.test(html) || !attachments.some((a) => a.content_id)) return html;
+  const doc = new DOMParser().parseFromString(html, 'text/html');
+  let changed = false;
+  for (const img of doc.querySelectorAll('img[src]')) {
+    const src = img.getAttribute('src');
+    if (!/^\s*cid:/i.test(src)) continue;
+    const a = byContentId(attachments, src);
+    const data = a ? await imageData(a) : null;
+    if (!data) continue;
+    img.setAttribute('src', data);
+    changed = true;
+  }
+  return changed ? doc.body.innerHTML : html;
+}
+
+/** A message's mail addresses (an object), or null for other channels' messages. */
+function mailAddresses(m) {
+  const a = m.addresses;
+  return a && typeof a === 'object' && !Array.isArray(a) ? a : null;
+}
+
+/** A list of addresses the server may have stored as a string or an array. */
+function addressList(value) {
+  if (Array.isArray(value)) return value.filter((x) => typeof x === 'string' && x);
+  return typeof value === 'string' && value ? [value] : [];
+}
 
 /** Replaces a select's options only when they changed, then sets its value. */
 function fillSelect(select, options, value) {
@@ -35,7 +103,8 @@ class SbTicket extends HTMLElement {
     this.rerender = () => { this.nodes.clear(); this.render(); };
     this.addEventListener('sb-message-sent', (e) => {
       this.applyMessage(e.detail.message, true);
-      if (e.detail.status) this.refetchSoon();
+      // The answer does not list the files sent with it; the full ticket does.
+      if (e.detail.status || e.detail.files) this.refetchSoon();
     });
   }
 
@@ -169,6 +238,8 @@ class SbTicket extends HTMLElement {
     const known = this.messages.get(message.id);
     this.messages.set(message.id, { ...known, ...message, attachments: message.attachments || (known && known.attachments) || [] });
     if (message.direction === 'in' && !known) this.setCustomerTyping(false); // it was sent
+    // Live messages come without their files; a mail may have some.
+    if (!known && !own && !Array.isArray(message.attachments) && message.channel === 'email') this.refetchSoon();
     this.renderTimeline();
     if (stick) this.scrollToEnd();
   }
@@ -373,7 +444,8 @@ class SbTicket extends HTMLElement {
     const nodes = entries.map((entry) => {
       const key = entry.message ? `m${entry.id}` : `e${entry.id}`;
       const signature = entry.message
-        ? JSON.stringify([entry.message.delivery_status, entry.message.delivery_error, this.formatted.has(entry.id), (entry.message.attachments || []).length])
+        ? JSON.stringify([entry.message.delivery_status, entry.message.delivery_error, this.formatted.has(entry.id),
+          (entry.message.attachments || []).map((a) => a.id), entry.message.addresses ?? null])
         : '';
       let cached = this.nodes.get(key);
       if (!cached || cached.signature !== signature) {
@@ -397,21 +469,30 @@ class SbTicket extends HTMLElement {
     const note = m.direction === 'note';
     const formatted = Boolean(m.html) && this.formatted.has(m.id);
     const showDelivery = m.direction === 'out' && m.delivery_status && m.delivery_status !== 'none';
-    const attachments = m.attachments || [];
+    const attachments = Array.isArray(m.attachments) ? m.attachments : [];
+    const mail = mailAddresses(m);
+    const failed = m.delivery_status === 'failed';
+    const errorId = `delivery-error-${m.id}`;
     return h('li', { class: `message message-${m.direction}${formatted ? ' is-formatted' : ''}`, dataset: { messageId: m.id } },
       h('div', { class: 'message-head' },
         h('span', { class: 'message-author', text: this.author(m) }),
         note ? h('span', { class: 'badge note-badge', text: t('message.note') }) : null,
+        mail && mail.auto_submitted ? h('span', { class: 'badge auto-badge', text: t('message.automatic') }) : null,
         this.ticket && m.channel !== this.ticket.channel ? badge('channel', m.channel) : null,
         h('time', { class: 'message-time', datetime: m.created_at, text: formatDateTime(m.created_at) }),
-        showDelivery ? h('span', { class: `delivery delivery-${m.delivery_status}`, title: m.delivery_error || null, text: label('delivery', m.delivery_status) }) : null),
+        showDelivery ? h('span', {
+          class: `delivery delivery-${m.delivery_status}`, title: m.delivery_error || null,
+          'aria-describedby': failed && m.delivery_error ? errorId : null, text: label('delivery', m.delivery_status),
+        }) : null),
+      mail ? this.mailHead(mail) : null,
       h('div', { class: 'message-text', hidden: formatted, text: m.text }),
-      formatted ? h('iframe', { class: 'message-html', sandbox: '', referrerpolicy: 'no-referrer', srcdoc: m.html, title: t('message.htmlTitle') }) : null,
-      m.delivery_status === 'failed' && m.delivery_error ? h('p', { class: 'delivery-error', text: m.delivery_error }) : null,
+      formatted ? this.htmlFrame(m.html, attachments) : null,
+      failed && m.delivery_error ? h('p', { class: 'delivery-error', id: errorId, text: t('message.deliveryError', { error: m.delivery_error }) }) : null,
       attachments.length ? h('ul', { class: 'attachments', 'aria-label': t('message.attachments') },
         attachments.map((a) => h('li', { class: 'attachment' },
-          h('span', { class: 'attachment-name', text: a.filename }),
-          h('span', { class: 'muted', text: ` · ${formatBytes(a.size)}` })))) : null,
+          h('a', { class: 'attachment-link', href: attachmentUrl(a.id), download: a.filename || true, dataset: { attachmentId: a.id } },
+            h('span', { class: 'attachment-name', text: a.filename }),
+            h('span', { class: 'attachment-size', text: ` · ${formatBytes(a.size)}` }))))) : null,
       m.html ? h('button', {
         type: 'button', class: 'toggle-html ghost small', 'aria-pressed': String(formatted), text: t('message.formatted'),
         dataset: { focusKey: `html-${m.id}` },
@@ -422,6 +503,34 @@ class SbTicket extends HTMLElement {
           if (again) again.focus();
         },
       }) : null);
+  }
+
+  /** A mail's HTML in a sandboxed frame; its inline images arrive when fetched. */
+  htmlFrame(html, attachments) {
+    const frame = h('iframe', { class: 'message-html', sandbox: '', referrerpolicy: 'no-referrer', srcdoc: html, title: t('message.htmlTitle') });
+    inlineImages(html, attachments).then((filled) => {
+      if (filled !== html) frame.srcdoc = filled;
+    });
+    return frame;
+  }
+
+  /** The compact address line of a mail: From (via the forwarding agent), Reply-To, To, Cc. */
+  mailHead(mail) {
+    const rows = [];
+    const row = (key, ...value) => rows.push(h('div', { class: `mail-row mail-${key}` },
+      h('dt', { text: t(`mail.${key}`) }), h('dd', {}, value)));
+    const from = addressList(mail.from);
+    if (from.length) {
+      row('from', from.join(', '), mail.forwarded_by
+        ? h('span', { class: 'mail-via', text: ` ${t('mail.via', { agent: mail.forwarded_by })}` }) : null);
+    }
+    const replyTo = addressList(mail.reply_to);
+    if (replyTo.length) row('replyTo', replyTo.join(', '));
+    const to = addressList(mail.to);
+    if (to.length) row('to', to.join(', '));
+    const cc = addressList(mail.cc);
+    if (cc.length) row('cc', cc.join(', '));
+    return rows.length ? h('dl', { class: 'mail-head', 'aria-label': t('mail.addresses') }, rows) : null;
   }
 
   eventNode(event) {

@@ -93,7 +93,10 @@ async fn within<T, E: Into<anyhow::Error>>(
 ) -> anyhow::Result<T> {
     match tokio::time::timeout(limit, fut).await {
         Ok(r) => r.map_err(Into::into),
-        Err(_) => Err(anyhow::anyhow!("{what} took longer than {} s", limit.as_secs())),
+        Err(_) => Err(anyhow::anyhow!(
+            "{what} took longer than {} s",
+            limit.as_secs()
+        )),
     }
 }
 
@@ -151,9 +154,22 @@ async fn read_account(
         }
         Security::Starttls => {
             let mut client = greeted(tcp).await?;
-            within("STARTTLS", COMMAND_TIMEOUT, client.run_command_and_check_ok("STARTTLS", None)).await?;
+            within(
+                "STARTTLS",
+                COMMAND_TIMEOUT,
+                client.run_command_and_check_ok("STARTTLS", None),
+            )
+            .await?;
             let tls = tls_connect(&imap.host, client.into_inner()).await?;
-            session(desk, account, async_imap::Client::new(tls), poll, halt, progress).await
+            session(
+                desk,
+                account,
+                async_imap::Client::new(tls),
+                poll,
+                halt,
+                progress,
+            )
+            .await
         }
     }
 }
@@ -169,7 +185,12 @@ async fn tls_connect(host: &str, tcp: TcpStream) -> anyhow::Result<Stream> {
         .with_no_client_auth();
     let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    within("the TLS handshake", Duration::from_secs(30), connector.connect(name, tcp)).await
+    within(
+        "the TLS handshake",
+        Duration::from_secs(30),
+        connector.connect(name, tcp),
+    )
+    .await
 }
 
 /// A client that has read the server's greeting.
@@ -178,9 +199,13 @@ where
     T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
 {
     let mut client = async_imap::Client::new(stream);
-    within("the greeting", Duration::from_secs(30), client.read_response())
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the server closed the connection before greeting"))?;
+    within(
+        "the greeting",
+        Duration::from_secs(30),
+        client.read_response(),
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("the server closed the connection before greeting"))?;
     Ok(client)
 }
 
@@ -208,7 +233,11 @@ async fn session<T>(
 where
     T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
 {
-    let imap = account.settings.imap.as_ref().expect("checked by the caller");
+    let imap = account
+        .settings
+        .imap
+        .as_ref()
+        .expect("checked by the caller");
     let user = imap.user.clone().unwrap_or_default();
     let password = account.secrets().imap_password.unwrap_or_default();
     let mut session = within("logging in", COMMAND_TIMEOUT, async {

@@ -77,7 +77,9 @@ pub fn parse(raw: &[u8], cx: &Context) -> Result<ParsedMail, MimeError> {
     } else {
         raw
     };
-    let msg = MessageParser::default().parse(raw).ok_or(MimeError::NotMail)?;
+    let msg = MessageParser::default()
+        .parse(raw)
+        .ok_or(MimeError::NotMail)?;
     if msg.headers().is_empty() {
         return Err(MimeError::NotMail);
     }
@@ -127,7 +129,7 @@ fn headers_of(msg: &Message<'_>, raw: &[u8], cx: &Context) -> Result<ParsedMail,
     let (from, name) = sender;
     let message_id = msg
         .message_id()
-        .map(|id| clean_id(id))
+        .map(clean_id)
         .filter(|id| !id.is_empty() && id.len() <= MAX_EXTERNAL_ID)
         .unwrap_or_else(|| synthetic_id(raw));
     let mut references = ids(msg.in_reply_to());
@@ -178,16 +180,13 @@ pub async fn store_files(parsed: &mut ParsedMail, blobs: &Blobs) -> std::io::Res
     for f in parsed.files.drain(..) {
         let size = f.bytes.len() as i64;
         let sha256 = blobs.put(f.bytes).await?;
-        parsed
-            .inbound
-            .attachments
-            .push(crate::desk::NewAttachment {
-                filename: f.filename,
-                content_type: f.content_type,
-                size,
-                sha256,
-                content_id: f.content_id,
-            });
+        parsed.inbound.attachments.push(crate::desk::NewAttachment {
+            filename: f.filename,
+            content_type: f.content_type,
+            size,
+            sha256,
+            content_id: f.content_id,
+        });
     }
     Ok(())
 }
@@ -263,7 +262,8 @@ fn synthetic_id(raw: &[u8]) -> String {
                     continue;
                 }
             } else {
-                let lower = String::from_utf8_lossy(&line[..line.len().min(20)]).to_ascii_lowercase();
+                let lower =
+                    String::from_utf8_lossy(&line[..line.len().min(20)]).to_ascii_lowercase();
                 skipping = TRACE.iter().any(|t| lower.starts_with(t));
                 if skipping {
                     continue;
@@ -272,7 +272,10 @@ fn synthetic_id(raw: &[u8]) -> String {
         }
         stable.extend_from_slice(line);
     }
-    format!("{}@synthetic.switchboard.invalid", &Blobs::hash(&stable)[..32])
+    format!(
+        "{}@synthetic.switchboard.invalid",
+        &Blobs::hash(&stable)[..32]
+    )
 }
 
 /// One line of header text: no control characters, bounded.
@@ -300,11 +303,10 @@ pub fn ticket_tag(subject: &str) -> Option<i64> {
     let mut rest = subject;
     while let Some(at) = rest.find("[#") {
         rest = &rest[at + 2..];
-        let digits: &str = &rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())];
-        if !digits.is_empty()
-            && digits.len() <= 15
-            && rest[digits.len()..].starts_with(']')
-        {
+        let digits: &str = &rest[..rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len())];
+        if !digits.is_empty() && digits.len() <= 15 && rest[digits.len()..].starts_with(']') {
             found = digits.parse().ok();
         }
     }
@@ -316,9 +318,11 @@ fn strip_reply_prefixes(subject: &str) -> &str {
     let mut s = subject.trim();
     loop {
         let lower = s.to_lowercase();
-        let prefix = ["re:", "aw:", "fw:", "fwd:", "wg:", "sv:", "vs:", "tr:", "rv:", "antw:"]
-            .into_iter()
-            .find(|p| lower.starts_with(p));
+        let prefix = [
+            "re:", "aw:", "fw:", "fwd:", "wg:", "sv:", "vs:", "tr:", "rv:", "antw:",
+        ]
+        .into_iter()
+        .find(|p| lower.starts_with(p));
         match prefix {
             Some(p) => s = s[p.len()..].trim_start(),
             None => return s,
@@ -388,7 +392,7 @@ fn files(msg: &Message<'_>, raw: &[u8]) -> Vec<File> {
         };
         let filename = part
             .attachment_name()
-            .map(|n| clean_filename(n))
+            .map(clean_filename)
             .filter(|n| !n.is_empty())
             .unwrap_or(fallback);
         out.push(File {
@@ -408,7 +412,8 @@ fn clean_filename(name: &str) -> String {
 }
 
 fn header_text<'a>(msg: &'a Message<'_>, name: &str) -> Option<Cow<'a, str>> {
-    msg.header_raw(name).map(|v| Cow::Owned(v.trim().to_lowercase()))
+    msg.header_raw(name)
+        .map(|v| Cow::Owned(v.trim().to_lowercase()))
 }
 
 /// The signs of mail no person wrote: RFC 3834 `Auto-Submitted`, the responders' own
@@ -466,10 +471,13 @@ fn automatic(msg: &Message<'_>, message_id: &str, from: &str, cx: &Context) -> O
     {
         return Some(Automatic::List);
     }
-    if msg
-        .header_raw("Return-Path")
-        .is_some_and(|v| v.trim().trim_start_matches('<').trim_end_matches('>').trim().is_empty())
-    {
+    if msg.header_raw("Return-Path").is_some_and(|v| {
+        v.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim()
+            .is_empty()
+    }) {
         return Some(Automatic::AutoReply);
     }
     None
@@ -515,7 +523,10 @@ fn bounce_details(msg: &Message<'_>, of: &mut Vec<String>, reason: &mut String) 
         }
     }
     // The report's own references name the failed mail too.
-    for id in ids(msg.in_reply_to()).into_iter().chain(ids(msg.references())) {
+    for id in ids(msg.in_reply_to())
+        .into_iter()
+        .chain(ids(msg.references()))
+    {
         if !of.contains(&id) {
             of.push(id);
         }
@@ -553,12 +564,10 @@ fn forwarded(msg: &Message<'_>, text: &str) -> Option<Forwarded> {
         "begin forwarded message",
     ];
     let mut lines = text.lines();
-    lines
-        .by_ref()
-        .find(|l| {
-            let l = l.to_lowercase();
-            MARKERS.iter().any(|m| l.contains(m))
-        })?;
+    lines.by_ref().find(|l| {
+        let l = l.to_lowercase();
+        MARKERS.iter().any(|m| l.contains(m))
+    })?;
     for line in lines.take(12) {
         let line = line.trim().trim_start_matches('>').trim();
         let line = line.replace('*', "");
@@ -570,10 +579,9 @@ fn forwarded(msg: &Message<'_>, text: &str) -> Option<Forwarded> {
         };
         let value = value.trim();
         let (name, email) = match (value.rfind('<'), value.rfind('>')) {
-            (Some(a), Some(b)) if a < b => (
-                value[..a].trim().trim_matches('"').trim(),
-                &value[a + 1..b],
-            ),
+            (Some(a), Some(b)) if a < b => {
+                (value[..a].trim().trim_matches('"').trim(), &value[a + 1..b])
+            }
             _ => ("", value),
         };
         if let Ok(email) = normalize_email(email) {

@@ -131,7 +131,16 @@ pub async fn deliver(desk: &Desk, mailer: &Mailer, m: &message::Model) -> Result
         .map_err(retry)?;
     let files = attachments(desk, m.id).await?;
     let subject = reply_subject(&t);
-    let mail = compose(&account, &r, &id, &subject, &m.text, m.html.as_deref(), auto, files)?;
+    let mail = compose(
+        &account,
+        &r,
+        &id,
+        &subject,
+        &m.text,
+        m.html.as_deref(),
+        auto,
+        files,
+    )?;
     mailer.send(&account, mail).await?;
     let sent = Addresses {
         from: account.settings.address.clone(),
@@ -162,7 +171,16 @@ pub async fn follow_up(
         "{}\n\n— You can answer this email, or open the chat on our site again.",
         m.text
     );
-    let mail = compose(&account, &r, &id, &reply_subject(&t), &text, None, false, vec![])?;
+    let mail = compose(
+        &account,
+        &r,
+        &id,
+        &reply_subject(&t),
+        &text,
+        None,
+        false,
+        vec![],
+    )?;
     mailer.send(&account, mail).await
 }
 
@@ -173,12 +191,20 @@ fn reply_subject(t: &ticket::Model) -> String {
     format!("Re: {} {tag}", subject.trim())
 }
 
-async fn attachments(desk: &Desk, message_id: i64) -> Result<Vec<(entity::attachment::Model, Vec<u8>)>, JobError> {
+async fn attachments(
+    desk: &Desk,
+    message_id: i64,
+) -> Result<Vec<(entity::attachment::Model, Vec<u8>)>, JobError> {
     let mut out = Vec::new();
     for a in desk.attachments_of(message_id).await.map_err(retry)? {
-        let bytes = desk.blobs.get(&a.sha256).await.map_err(retry)?.ok_or_else(|| {
-            JobError::Permanent(format!("the file of attachment {} is missing", a.filename))
-        })?;
+        let bytes = desk
+            .blobs
+            .get(&a.sha256)
+            .await
+            .map_err(retry)?
+            .ok_or_else(|| {
+                JobError::Permanent(format!("the file of attachment {} is missing", a.filename))
+            })?;
         out.push((a, bytes));
     }
     Ok(out)
@@ -206,7 +232,10 @@ fn text_as_html(text: &str) -> String {
         .split("\n\n")
         .map(|p| format!("<p>{}</p>", p.replace('\n', "<br>")))
         .collect();
-    format!("<!doctype html><html><body>{}</body></html>", paragraphs.join("\n"))
+    format!(
+        "<!doctype html><html><body>{}</body></html>",
+        paragraphs.join("\n")
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -235,7 +264,9 @@ fn compose(
     for cc in &r.cc {
         match mailbox(cc, None) {
             Ok(m) => b = b.cc(m),
-            Err(_) => tracing::warn!("leaving {cc:?} out of the copy: not a mail address we can write"),
+            Err(_) => {
+                tracing::warn!("leaving {cc:?} out of the copy: not a mail address we can write")
+            }
         }
     }
     if let Some(parent) = &r.in_reply_to {
@@ -252,7 +283,9 @@ fn compose(
             .raw_header(header("Auto-Submitted", "auto-replied"))
             .raw_header(header("X-Auto-Response-Suppress", "All"));
     }
-    let html = html.map(str::to_owned).unwrap_or_else(|| text_as_html(text));
+    let html = html
+        .map(str::to_owned)
+        .unwrap_or_else(|| text_as_html(text));
     let body = MultiPart::alternative_plain_html(text.to_owned(), html);
     let built = if files.is_empty() {
         b.multipart(body)
