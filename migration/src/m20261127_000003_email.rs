@@ -67,7 +67,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
-        m.drop_table(Table::drop().table(Alias::new("mail_checkpoint")).to_owned())
-            .await
+        m.drop_table(
+            Table::drop()
+                .table(Alias::new("mail_checkpoint"))
+                .to_owned(),
+        )
+        .await
     }
 }
