@@ -92,12 +92,8 @@ async fn measure(
         .create_mail_account(&NewMailAccount {
             name: "Bench".into(),
             address: "support@desk.example.com".into(),
-            display_name: None,
-            imap: None,
-            smtp: None,
             acknowledge: true,
-            ack_text: None,
-            language: Default::default(),
+            ..Default::default()
         })
         .await
         .expect("account");

@@ -28,19 +28,19 @@ struct DeliverPayload {
     message_id: i64,
 }
 
+/// The message an outbox job is about; a message that is gone fails the job for good.
+pub(crate) async fn job_message(desk: &Desk, id: i64) -> Result<entity::message::Model, JobError> {
+    match desk.message(id).await {
+        Ok(m) => Ok(m),
+        Err(Error::NotFound { .. }) => Err(JobError::Permanent(format!("message {id} is gone"))),
+        Err(e) => Err(JobError::Retry(e.to_string())),
+    }
+}
+
 async fn deliver(desk: &Desk, mailer: &email::smtp::Mailer, job: &Job) -> Result<(), JobError> {
     let payload: DeliverPayload = serde_json::from_value(job.payload.clone())
         .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-    let message = match desk.message(payload.message_id).await {
-        Ok(m) => m,
-        Err(Error::NotFound { .. }) => {
-            return Err(JobError::Permanent(format!(
-                "message {} is gone",
-                payload.message_id
-            )));
-        }
-        Err(e) => return Err(JobError::Retry(e.to_string())),
-    };
+    let message = job_message(desk, payload.message_id).await?;
     if message.direction != Direction::Out.as_str()
         || message.delivery_status != DeliveryStatus::Queued.as_str()
     {

@@ -117,13 +117,18 @@ fn check_name(name: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
-fn widget_site(channel: channel::Model) -> Result<WidgetSite> {
-    let settings = serde_json::from_value(channel.settings.clone()).map_err(|e| {
+/// A channel's settings of its kind; unreadable ones are a store error.
+fn settings_of<T: serde::de::DeserializeOwned>(channel: &channel::Model) -> Result<T> {
+    serde_json::from_value(channel.settings.clone()).map_err(|e| {
         Error::Store(sea_orm::DbErr::Custom(format!(
             "channel {} has unreadable settings: {e}",
             channel.id
         )))
-    })?;
+    })
+}
+
+fn widget_site(channel: channel::Model) -> Result<WidgetSite> {
+    let settings = settings_of(&channel)?;
     Ok(WidgetSite { channel, settings })
 }
 
@@ -468,7 +473,7 @@ impl MailAccount {
 }
 
 /// A new mail account as an admin describes it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewMailAccount {
     pub name: String,
@@ -507,12 +512,7 @@ pub struct MailAccountChange {
 }
 
 fn mail_account(channel: channel::Model) -> Result<MailAccount> {
-    let settings = serde_json::from_value(channel.settings.clone()).map_err(|e| {
-        Error::Store(sea_orm::DbErr::Custom(format!(
-            "channel {} has unreadable settings: {e}",
-            channel.id
-        )))
-    })?;
+    let settings = settings_of(&channel)?;
     Ok(MailAccount { channel, settings })
 }
 

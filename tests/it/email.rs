@@ -254,11 +254,8 @@ async fn account(desk: &Desk, acknowledge: bool) -> i64 {
         name: "Support".into(),
         address: "support@desk.example.com".into(),
         display_name: Some("Example Support".into()),
-        imap: None,
-        smtp: None,
         acknowledge,
-        ack_text: None,
-        language: Default::default(),
+        ..Default::default()
     })
     .await
     .unwrap()

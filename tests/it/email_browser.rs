@@ -113,11 +113,8 @@ async fn an_agent_reads_a_mail_with_files_and_answers_with_one() {
         name: "Support".into(),
         address: "support@desk.example.com".into(),
         display_name: Some("Example Support".into()),
-        imap: None,
-        smtp: None,
         acknowledge: true,
-        ack_text: None,
-        language: Default::default(),
+        ..Default::default()
     })
     .await
     .unwrap();

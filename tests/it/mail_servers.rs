@@ -51,8 +51,7 @@ async fn account(desk: &Desk, ms: &MailServer, address: &str, acknowledge: bool)
         imap: Some(server(ms, true, address)),
         smtp: Some(server(ms, false, address)),
         acknowledge,
-        ack_text: None,
-        language: Default::default(),
+        ..Default::default()
     })
     .await
     .unwrap()
@@ -445,27 +444,13 @@ async fn refused_and_unreachable_smtp() {
     let app = TestApp::start(Engine::Sqlite).await;
     let desk = app.desk.clone();
     let id = account(&desk, ms, &support, false).await;
-    let mut inbound = Inbound::text(
-        Channel::Email,
+    let reply = answer_a_new_mail(
+        &desk,
+        id,
         format!("x{}@elsewhere.invalid", rand::random::<u32>()),
-        IdentityClaim::new(IdentityKind::Email, "someone@elsewhere.invalid"),
-        "Hallo",
-    );
-    inbound.channel_id = Some(id);
-    let o = desk.ingest(&inbound).await.unwrap();
-    let reply = desk
-        .reply(
-            o.ticket_id,
-            Actor::System,
-            &ReplyInput {
-                text: "Antwort".into(),
-                html: None,
-                status: None,
-                attachments: vec![],
-            },
-        )
-        .await
-        .unwrap();
+        "someone@elsewhere.invalid",
+    )
+    .await;
     let failed = until("the reply failed", || {
         let desk = desk.clone();
         async move {
@@ -499,27 +484,13 @@ async fn refused_and_unreachable_smtp() {
     )
     .await
     .unwrap();
-    let mut inbound = Inbound::text(
-        Channel::Email,
+    let reply = answer_a_new_mail(
+        &desk,
+        id,
         format!("y{}@example.test", rand::random::<u32>()),
-        IdentityClaim::new(IdentityKind::Email, ms.address("kim")),
-        "Hallo",
-    );
-    inbound.channel_id = Some(id);
-    let o = desk.ingest(&inbound).await.unwrap();
-    let reply = desk
-        .reply(
-            o.ticket_id,
-            Actor::System,
-            &ReplyInput {
-                text: "Antwort".into(),
-                html: None,
-                status: None,
-                attachments: vec![],
-            },
-        )
-        .await
-        .unwrap();
+        ms.address("kim"),
+    )
+    .await;
     let row = until("a retry with the reason", || {
         let store = desk.store.clone();
         async move {
@@ -693,6 +664,32 @@ async fn a_killed_desk_loses_and_repeats_no_mail() {
     unsafe { libc::kill(desk.id() as i32, libc::SIGTERM) };
     desk.wait().unwrap();
     store.close().await;
+}
+
+/// A mail from `from` on the account, and an answer to it, queued.
+async fn answer_a_new_mail(
+    desk: &Desk,
+    account: i64,
+    id: String,
+    from: impl Into<String>,
+) -> entity::message::Model {
+    let mut inbound = Inbound::text(
+        Channel::Email,
+        id,
+        IdentityClaim::new(IdentityKind::Email, from),
+        "Hallo",
+    );
+    inbound.channel_id = Some(account);
+    let o = desk.ingest(&inbound).await.unwrap();
+    let answer = ReplyInput {
+        text: "Antwort".into(),
+        html: None,
+        status: None,
+        attachments: vec![],
+    };
+    desk.reply(o.ticket_id, Actor::System, &answer)
+        .await
+        .unwrap()
 }
 
 fn desk_process(dir: &std::path::Path, args: &[&str], piped: bool) -> Child {

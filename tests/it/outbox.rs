@@ -159,7 +159,7 @@ on_both! {
         assert!(handler(last).await.is_err());
         let m = desk.message(email_reply.id).await.unwrap();
         assert_eq!(m.delivery_status, "failed");
-        assert!(m.delivery_error.unwrap().contains("email"));
+        assert!(m.delivery_error.unwrap().contains("mail account"));
         let _ = entity::outbox::Entity::find();
     }
 }

@@ -87,16 +87,7 @@ pub fn follow_up_handler(desk: Desk, mailer: Arc<smtp::Mailer>) -> Handler {
         async move {
             let p: FollowUp = serde_json::from_value(job.payload.clone())
                 .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
-            let m = match desk.message(p.message_id).await {
-                Ok(m) => m,
-                Err(Error::NotFound { .. }) => {
-                    return Err(JobError::Permanent(format!(
-                        "message {} is gone",
-                        p.message_id
-                    )));
-                }
-                Err(e) => return Err(JobError::Retry(e.to_string())),
-            };
+            let m = super::job_message(&desk, p.message_id).await?;
             smtp::follow_up(&desk, &mailer, &m, &p.to).await
         }
         .boxed()
