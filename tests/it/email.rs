@@ -916,3 +916,25 @@ crate::on_both! {
         }
     }
 }
+
+/// A mail with more files than are kept says so in its text.
+#[test]
+fn files_beyond_the_limit_are_counted_not_dropped_silently() {
+    let mut raw = String::from(
+        "From: a@example.de\r\nSubject: many\r\nMessage-ID: <many@example.de>\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee the files.\r\n",
+    );
+    for i in 0..105 {
+        raw.push_str(&format!("--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"f{i}.bin\"\r\n\r\nx{i}\r\n"));
+    }
+    raw.push_str("--b--\r\n");
+    let parsed = mime::parse(raw.as_bytes(), &own()).unwrap();
+    assert_eq!(parsed.files.len(), 100);
+    assert!(
+        parsed
+            .inbound
+            .text
+            .contains("[5 more attachments were not stored"),
+        "{}",
+        parsed.inbound.text
+    );
+}

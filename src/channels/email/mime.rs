@@ -57,6 +57,9 @@ impl Context {
     }
 }
 
+/// Most attachments kept of one mail; the text says how many more there were.
+const MAX_FILES: usize = 100;
+
 /// How every Message-ID the desk makes begins.
 pub const MESSAGE_ID_PREFIX: &str = "sb.";
 
@@ -88,6 +91,13 @@ pub fn parse(raw: &[u8], cx: &Context) -> Result<ParsedMail, MimeError> {
     parsed.inbound.text = text;
     parsed.inbound.html = html;
     parsed.files = files(&msg, raw);
+    let more = msg.attachment_count().saturating_sub(MAX_FILES);
+    if more > 0 {
+        parsed.inbound.text.push_str(&format!(
+            "\n\n[{more} more attachments were not stored; the mail has {}]",
+            msg.attachment_count()
+        ));
+    }
     if let Some(mail) = parsed.inbound.mail.as_deref_mut() {
         mail.forwarded = forwarded(&msg, &parsed.inbound.text);
         if let Some(Automatic::Bounce { of, reason }) = &mut mail.automatic {
@@ -367,7 +377,7 @@ fn bodies(msg: &Message<'_>) -> (String, Option<String>) {
 /// The message's attachments (inline images too) and forwarded messages.
 fn files(msg: &Message<'_>, raw: &[u8]) -> Vec<File> {
     let mut out = Vec::new();
-    for (i, part) in msg.attachments().enumerate().take(100) {
+    for (i, part) in msg.attachments().enumerate().take(MAX_FILES) {
         // A nameless text part is another form of the body (a calendar invite's
         // text/calendar alternative), not a file someone attached.
         if part.attachment_name().is_none() && part.is_text() && !part.is_text_html() {
