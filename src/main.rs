@@ -113,6 +113,9 @@ enum ChannelCommand {
         /// The IMAP folder to read.
         #[arg(long, default_value = "INBOX")]
         folder: String,
+        /// A PEM file of a private CA the servers' certificates are signed by.
+        #[arg(long)]
+        tls_ca: Option<std::path::PathBuf>,
         /// Answer new tickets at once with their number.
         #[arg(long)]
         acknowledge: bool,
@@ -154,6 +157,7 @@ fn mail_server(
         user: Some(user.to_owned()),
         password: password.cloned(),
         folder: folder.map(str::to_owned),
+        tls_ca: None,
     })
 }
 
@@ -301,11 +305,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     user,
                     security,
                     folder,
+                    tls_ca,
                     acknowledge,
                     language,
                 },
         } => {
             let password = read_password()?;
+            let tls_ca = tls_ca
+                .map(|path| {
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("--tls-ca {}: {e}", path.display()))
+                })
+                .transpose()?;
             let user = user.unwrap_or_else(|| address.clone());
             let language = match language.as_str() {
                 "en" => switchboard::desk::channels::Language::En,
@@ -314,7 +325,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             };
             let server = |spec: &Option<String>, folder: Option<&str>| {
                 spec.as_deref()
-                    .map(|s| mail_server(s, security.as_deref(), &user, password.as_ref(), folder))
+                    .map(|s| {
+                        let mut server =
+                            mail_server(s, security.as_deref(), &user, password.as_ref(), folder)?;
+                        server.tls_ca = tls_ca.clone();
+                        Ok::<_, anyhow::Error>(server)
+                    })
                     .transpose()
             };
             let new = switchboard::desk::channels::NewMailAccount {

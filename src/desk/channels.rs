@@ -309,6 +309,10 @@ pub struct MailServer {
     /// IMAP only: the folder to read, `INBOX` unless set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folder: Option<String>,
+    /// PEM certificates of a private CA to trust besides the public ones (a server with
+    /// its own CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<String>,
 }
 
 impl std::fmt::Debug for MailServer {
@@ -320,6 +324,7 @@ impl std::fmt::Debug for MailServer {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "…"))
             .field("folder", &self.folder)
+            .field("tls_ca", &self.tls_ca.as_ref().map(|_| "PEM"))
             .finish()
     }
 }
@@ -347,6 +352,14 @@ impl MailServer {
             if let Some(v) = value {
                 check_text(&format!("{field}.{name}"), v, 500)?;
             }
+        }
+        if let Some(pem) = &self.tls_ca
+            && (pem.len() > 64 * 1024 || !pem.contains("-----BEGIN CERTIFICATE-----"))
+        {
+            return Err(Error::invalid(
+                format!("{field}.tls_ca"),
+                "PEM certificates (-----BEGIN CERTIFICATE-----), at most 64 KiB",
+            ));
         }
         Ok(())
     }

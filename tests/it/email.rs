@@ -827,6 +827,8 @@ async fn mail_accounts_api() {
     );
     let (s, b) = admin.send("POST", "/api/v1/channels", json!({"kind": "email", "name": "x", "address": "x@y.z", "smtp": {"host": "", "port": 25}})).await;
     assert_eq!((s, b["field"].as_str()), (422, Some("smtp.host")));
+    let (s, b) = admin.send("POST", "/api/v1/channels", json!({"kind": "email", "name": "x", "address": "x@y.z", "imap": {"host": "h", "port": 993, "tls_ca": "not a certificate"}})).await;
+    assert_eq!((s, b["field"].as_str()), (422, Some("imap.tls_ca")));
     // A password never follows a changed server; an unchanged one keeps it.
     let (s, b) = admin
         .send(

@@ -40,6 +40,7 @@ fn server(ms: &MailServer, imap: bool, user: &str) -> Server {
         user: imap.then(|| user.to_owned()),
         password: imap.then(|| "any password".to_owned()),
         folder: None,
+        tls_ca: None,
     }
 }
 
@@ -708,4 +709,105 @@ fn desk_process(dir: &std::path::Path, args: &[&str], piped: bool) -> Child {
         })
         .spawn()
         .unwrap()
+}
+
+/// TLS from the first byte (IMAPS, SMTPS) and STARTTLS on the plain ports, against
+/// servers whose certificate a private CA signed (the account's `tls_ca`); without that
+/// CA nothing is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Dovecot and Postfix"]
+async fn mail_over_tls_and_starttls() {
+    let ms = mail_server().await;
+    let secured = |security, port, user: Option<&str>, ca: Option<&str>| Server {
+        host: "127.0.0.1".into(),
+        port,
+        security,
+        user: user.map(str::to_owned),
+        password: user.map(|_| "any password".to_owned()),
+        folder: None,
+        tls_ca: ca.map(str::to_owned),
+    };
+    for (security, imap_port, smtp_port) in [
+        (Security::Tls, ms.imaps_port, ms.smtps_port),
+        (Security::Starttls, ms.imap_port, ms.smtp_port),
+    ] {
+        let support = ms.address("support");
+        let customer = ms.address("tls");
+        let app = TestApp::start(Engine::Sqlite).await;
+        app.desk
+            .create_mail_account(&NewMailAccount {
+                name: "Support".into(),
+                address: support.clone(),
+                imap: Some(secured(
+                    security,
+                    imap_port,
+                    Some(&support),
+                    Some(&ms.ca_pem),
+                )),
+                smtp: Some(secured(security, smtp_port, None, Some(&ms.ca_pem))),
+                acknowledge: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        ms.submit(
+            &customer,
+            &[&support],
+            &customer_mail(
+                &customer,
+                &support,
+                &format!("tls-{}@example.test", rand::random::<u32>()),
+                "Über TLS",
+                "",
+                "Sicher?",
+            ),
+        )
+        .await;
+        until(&format!("a ticket read over {security:?}"), || {
+            let desk = app.desk.clone();
+            async move { tickets(&desk).await.pop() }
+        })
+        .await;
+        // The acknowledgement left through the secured SMTP server.
+        let inbox = ms.wait_for_mail(&customer, 1, WAIT).await;
+        assert_eq!(
+            header(&inbox[0], "Auto-Submitted").as_deref(),
+            Some("auto-replied")
+        );
+        app.stop().await;
+    }
+
+    // Without the private CA the server's certificate is not trusted: nothing is read.
+    let support = ms.address("support");
+    let app = TestApp::start(Engine::Sqlite).await;
+    app.desk
+        .create_mail_account(&NewMailAccount {
+            name: "Support".into(),
+            address: support.clone(),
+            imap: Some(secured(Security::Tls, ms.imaps_port, Some(&support), None)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let customer = ms.address("tls");
+    ms.submit(
+        &customer,
+        &[&support],
+        &customer_mail(
+            &customer,
+            &support,
+            &format!("untrusted-{}@example.test", rand::random::<u32>()),
+            "Unsicher",
+            "",
+            "Hallo",
+        ),
+    )
+    .await;
+    ms.wait_for_mail(&support, 1, WAIT).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        tickets(&app.desk).await.is_empty(),
+        "read from a server whose certificate is not trusted"
+    );
+    app.stop().await;
 }

@@ -3,21 +3,35 @@
 //!
 //! The first [`mail_server`] call of a test process starts one Dovecot and one Postfix in a
 //! fresh directory `/tmp/switchboard-mail-*` (their configs, the logs `dovecot.log` and
-//! `postfix.log`, the Postfix queue and the maildirs); every later call, from any test, gets
-//! the same pair. Nothing outside that directory is read or changed: no `/etc/postfix`
-//! edits, no system service, and ports are picked free on 127.0.0.1.
+//! `postfix.log`, the Postfix queue, the maildirs, and in `tls/` the test CA and the
+//! servers' certificate); every later call, from any test, gets the same pair. Nothing
+//! outside that directory is read or changed: no `/etc/postfix` edits, no system service,
+//! and ports are picked free on 127.0.0.1.
 //!
 //! - Postfix on `127.0.0.1:smtp_port` takes mail for any address on [`DOMAIN`] and
-//!   [`OTHER_DOMAIN`] from any loopback client, without authentication or TLS (the app's
-//!   relay for agent replies: lettre's `builder_dangerous("127.0.0.1").port(smtp_port)`),
-//!   and hands it to Dovecot over LMTP at once. Recipients on other domains are refused at
-//!   RCPT time (`554 Relay access denied`); nothing ever leaves the machine. Postfix leaves
-//!   headers as the client sent them (it adds no Message-ID, Date or From), so the mailbox
-//!   shows what the app wrote plus the usual `Received:` / `Return-Path:` / `Delivered-To:`.
+//!   [`OTHER_DOMAIN`] from any loopback client, without authentication or TLS (STARTTLS is
+//!   offered, not required; the app's relay for agent replies: lettre's
+//!   `builder_dangerous("127.0.0.1").port(smtp_port)`), and hands it to Dovecot over LMTP
+//!   at once. Recipients on other domains are refused at RCPT time (`554 Relay access
+//!   denied`); nothing ever leaves the machine. Postfix leaves headers as the client sent
+//!   them (it adds no Message-ID, Date or From), so the mailbox shows what the app wrote
+//!   plus the usual `Received:` / `Return-Path:` / `Delivered-To:`.
 //! - Dovecot on `127.0.0.1:imap_port` serves every address on those domains as a mailbox
-//!   (INBOX created on first use), LOGIN/AUTHENTICATE PLAIN with any password, no TLS, IDLE.
-//!   Logins are case-insensitive. `name+tag@domain` is delivered to `name@domain`'s INBOX
-//!   (Dovecot's default `recipient_delimiter`).
+//!   (INBOX created on first use), LOGIN/AUTHENTICATE PLAIN with any password, no TLS
+//!   needed (STARTTLS is offered), IDLE. Logins are case-insensitive. `name+tag@domain` is
+//!   delivered to `name@domain`'s INBOX (Dovecot's default `recipient_delimiter`).
+//! - TLS, for the app's TLS code paths: a private CA made at start-up (with the `openssl`
+//!   command, which Dovecot's and Postfix's packages pull in) signs a server certificate
+//!   for `localhost` and `127.0.0.1` (both in its subjectAltName; EC P-256, valid 3 days).
+//!   [`MailServer::ca_pem`] is that CA, to be the only root a test trusts. Besides the
+//!   optional STARTTLS on the plain ports above, two more ports speak TLS from the first
+//!   byte: IMAPS on `imaps_port`, and SMTP in "wrapper mode" (as on port 465) on
+//!   `smtps_port`, where Postfix requires TLS but is otherwise the same relay. Clients
+//!   verify the name they connect to: with webpki (rustls, also under lettre's
+//!   `tokio1-rustls`) "127.0.0.1" matches the certificate's IP entry when it is given as
+//!   an IP (`ServerName::IpAddress`, which `ServerName::try_from("127.0.0.1")` and
+//!   lettre's `TlsParameters::builder("127.0.0.1".into())` produce), and "localhost" its
+//!   DNS entry; no other name.
 //!
 //! Clean-up: the two master daemons are children of this process, each leading its own
 //! process group (their helpers share it). Should the process die abruptly (`kill -9`, a
@@ -29,14 +43,14 @@
 //! `SWITCHBOARD_TEST_KEEP_MAIL_DIR` is set). After a kill the directory stays in /tmp.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_imap::Session;
@@ -44,6 +58,9 @@ use futures_util::TryStreamExt;
 use lettre::address::{Address, Envelope};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::net::TcpStream as AsyncTcpStream;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
 /// The test domain: every address on it is a mailbox.
 pub const DOMAIN: &str = "example.test";
@@ -56,11 +73,23 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const KEEP_DIR_VAR: &str = "SWITCHBOARD_TEST_KEEP_MAIL_DIR";
 /// The system user that owns the maildirs (Dovecot refuses to deliver as root).
 const MAIL_USER: &str = "mail";
+/// How long the test CA and the server certificate are valid, from start-up.
+const CERT_DAYS: u32 = 3;
 
 /// Real Dovecot + Postfix on loopback, started once per test process and shared.
+#[allow(dead_code)] // a test-support API: not every build of the tests reads every field
 pub struct MailServer {
+    /// Plain SMTP (STARTTLS offered, not required).
     pub smtp_port: u16,
+    /// Plain IMAP (STARTTLS offered, not required).
     pub imap_port: u16,
+    /// IMAP over TLS from the first byte (IMAPS).
+    pub imaps_port: u16,
+    /// SMTP over TLS from the first byte (Postfix's wrapper mode, like port 465).
+    pub smtps_port: u16,
+    /// The PEM of the private test CA that signed the servers' certificate (for DNS
+    /// `localhost` and IP `127.0.0.1`): the root for a client that verifies them.
+    pub ca_pem: String,
     dir: PathBuf,
     /// Held open for the life of the process: the watchdog's stdin (see `spawn_watchdog`).
     _watchdog: ChildStdin,
@@ -308,6 +337,7 @@ fn start() -> Result<MailServer, String> {
     let dovecot = find_binary("dovecot")?;
     let postfix = find_binary("postfix")?;
     let postconf = find_binary("postconf")?;
+    let openssl = find_binary("openssl")?;
     let daemon_directory =
         command_output(Command::new(&postconf).args(["-dh", "daemon_directory"]))?;
     let master = Path::new(daemon_directory.trim()).join("master");
@@ -320,7 +350,7 @@ fn start() -> Result<MailServer, String> {
     let mail_user = user(MAIL_USER)?;
     let mut attempt = 1;
     loop {
-        match start_once(&dovecot, &postfix, &master, mail_user) {
+        match start_once(&dovecot, &postfix, &master, &openssl, mail_user) {
             Ok(server) => return Ok(server),
             // Another process may take a port between our probe and the server's bind.
             Err(e) if attempt < 3 && e.contains("in use") => attempt += 1,
@@ -333,6 +363,7 @@ fn start_once(
     dovecot: &Path,
     postfix: &Path,
     master: &Path,
+    openssl: &Path,
     (mail_uid, mail_gid): (u32, u32),
 ) -> Result<MailServer, String> {
     let dir = tempfile::Builder::new()
@@ -343,7 +374,9 @@ fn start_once(
     let io = |what: &str, e: std::io::Error| format!("{what} in {}: {e}", dir.display());
     // Dovecot's and Postfix's unprivileged processes must reach their files in here.
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).map_err(|e| io("chmod", e))?;
-    let [smtp_port, imap_port, lmtp_port] = free_ports();
+    let [smtp_port, smtps_port, imap_port, imaps_port, lmtp_port] = free_ports();
+    let ca_pem = make_certificates(openssl, &dir.join("tls"))?;
+    let tls_client = tls_client_config(&ca_pem)?;
 
     let mail = dir.join("mail");
     fs::create_dir(&mail).map_err(|e| io("mkdir mail", e))?;
@@ -353,7 +386,7 @@ fn start_once(
     let dovecot_conf = dir.join("dovecot.conf");
     fs::write(
         &dovecot_conf,
-        dovecot_config(&dir, mail_uid, imap_port, lmtp_port),
+        dovecot_config(&dir, mail_uid, imap_port, imaps_port, lmtp_port),
     )
     .map_err(|e| io("write dovecot.conf", e))?;
 
@@ -362,7 +395,7 @@ fn start_once(
     fs::create_dir(dir.join("postfix-queue")).map_err(|e| io("mkdir postfix-queue", e))?;
     for (name, text) in [
         ("main.cf", postfix_main_cf(&dir, lmtp_port)),
-        ("master.cf", postfix_master_cf(smtp_port)),
+        ("master.cf", postfix_master_cf(smtp_port, smtps_port)),
     ] {
         let path = postfix_conf.join(name);
         fs::write(&path, text).map_err(|e| io(name, e))?;
@@ -399,14 +432,19 @@ fn start_once(
         pids.push(postfix_pid);
         watchdog = Some(spawn_watchdog(&pids)?);
         let deadline = Instant::now() + STARTUP_TIMEOUT;
-        for (what, port, greeting, bye) in [
-            ("Dovecot IMAP", imap_port, "* OK", "a LOGOUT\r\n"),
-            ("Dovecot LMTP", lmtp_port, "220 ", "QUIT\r\n"),
-            ("Postfix SMTP", smtp_port, "220 ", "QUIT\r\n"),
+        // The implicit-TLS ports are greeted through TLS, which checks the certificate too.
+        let tls = Some(&tls_client);
+        for (what, port, tls, greeting, bye) in [
+            ("Dovecot IMAP", imap_port, None, "* OK", "a LOGOUT\r\n"),
+            ("Dovecot IMAPS", imaps_port, tls, "* OK", "a LOGOUT\r\n"),
+            ("Dovecot LMTP", lmtp_port, None, "220 ", "QUIT\r\n"),
+            ("Postfix SMTP", smtp_port, None, "220 ", "QUIT\r\n"),
+            ("Postfix SMTPS", smtps_port, tls, "220 ", "QUIT\r\n"),
         ] {
             wait_for_greeting(
                 what,
                 port,
+                tls,
                 greeting,
                 bye,
                 deadline,
@@ -436,12 +474,21 @@ fn start_once(
     Ok(MailServer {
         smtp_port,
         imap_port,
+        imaps_port,
+        smtps_port,
+        ca_pem,
         dir,
         _watchdog: watchdog_stdin,
     })
 }
 
-fn dovecot_config(dir: &Path, mail_uid: u32, imap_port: u16, lmtp_port: u16) -> String {
+fn dovecot_config(
+    dir: &Path,
+    mail_uid: u32,
+    imap_port: u16,
+    imaps_port: u16,
+    lmtp_port: u16,
+) -> String {
     let d = dir.display();
     format!(
         r#"# Test Dovecot for Switchboard's integration tests: IMAP and LMTP on loopback.
@@ -451,7 +498,12 @@ base_dir = {d}/dovecot-run
 state_dir = {d}/dovecot-state
 instance_name = switchboard-test-{imap_port}
 log_path = {d}/dovecot.log
-ssl = no
+# TLS is offered (STARTTLS on imap_port, and the IMAPS port), never required: plaintext
+# LOGIN without TLS stays allowed (Dovecot 2.3's name for it; 2.4 calls it
+# auth_allow_cleartext).
+ssl = yes
+ssl_cert = <{d}/tls/server.pem
+ssl_key = <{d}/tls/server.key
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_username_format = %Lu
@@ -481,7 +533,9 @@ service imap-login {{
     port = {imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
   }}
 }}
 service lmtp {{
@@ -519,10 +573,15 @@ relay_transport = error:the test mail server relays nothing
 default_transport = error:the test mail server relays nothing
 virtual_mailbox_domains = {DOMAIN} {OTHER_DOMAIN}
 virtual_transport = lmtp:inet:127.0.0.1:{lmtp_port}
-# No auth, no TLS, any loopback client; recipients outside the domains are refused.
+# No auth, any loopback client; recipients outside the domains are refused.
 smtpd_relay_restrictions = reject_unauth_destination
 smtpd_recipient_restrictions =
-smtpd_tls_security_level = none
+# TLS: STARTTLS offered (not required) on the plain port; the wrapper-mode port
+# (master.cf) requires it. Logs one line per TLS session.
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = {d}/tls/server.pem
+smtpd_tls_key_file = {d}/tls/server.key
+smtpd_tls_loglevel = 1
 smtp_tls_security_level = none
 lmtp_tls_security_level = none
 # Leave the client's headers alone (no Message-ID, Date or From added).
@@ -541,10 +600,15 @@ biff = no
     )
 }
 
-fn postfix_master_cf(smtp_port: u16) -> String {
+fn postfix_master_cf(smtp_port: u16, smtps_port: u16) -> String {
     format!(
         r#"# service type private unpriv chroot wakeup maxproc command
 127.0.0.1:{smtp_port} inet n - n - - smtpd
+127.0.0.1:{smtps_port} inet n - n - - smtpd
+  -o syslog_name=postfix/smtps
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_tls_security_level=encrypt
+tlsmgr unix - - n 1000? 1 tlsmgr
 cleanup unix n - n - 0 cleanup
 qmgr unix n - n 300 1 qmgr
 rewrite unix - - n - - trivial-rewrite
@@ -567,13 +631,97 @@ postlog unix-dgram n - n - 1 postlogd
     )
 }
 
-/// Three distinct ports that were free a moment ago on 127.0.0.1.
-fn free_ports() -> [u16; 3] {
-    let listeners: Vec<TcpListener> = (0..3)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .collect();
-    let port = |i: usize| listeners[i].local_addr().unwrap().port();
-    [port(0), port(1), port(2)]
+/// `N` distinct ports that were free a moment ago on 127.0.0.1.
+fn free_ports<const N: usize>() -> [u16; N] {
+    // All bound at once, so that they differ.
+    let listeners: [TcpListener; N] =
+        std::array::from_fn(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"));
+    listeners.map(|l| l.local_addr().expect("a bound port").port())
+}
+
+/// The `openssl req` settings for the test CA and the servers' certificate. rustls
+/// (webpki) accepts a leaf only as an end entity for server authentication, and an issuer
+/// only as a CA that may sign certificates.
+const OPENSSL_CNF: &str = r#"# Test certificates for Switchboard's integration tests.
+[ req ]
+distinguished_name = req_distinguished_name
+prompt = no
+[ req_distinguished_name ]
+# Unused: every command gives -subj.
+CN = unused
+[ test_ca ]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[ test_server ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+"#;
+
+/// Makes a private CA and a server certificate it signs (EC P-256, [`CERT_DAYS`] days)
+/// in `tls`: `ca.pem`, `ca.key`, `server.pem`, `server.key`. Returns the CA's PEM.
+fn make_certificates(openssl: &Path, tls: &Path) -> Result<String, String> {
+    let io = |what: &str, e: std::io::Error| format!("{what} in {}: {e}", tls.display());
+    fs::create_dir(tls).map_err(|e| io("mkdir", e))?;
+    let cnf = tls.join("openssl.cnf");
+    fs::write(&cnf, OPENSSL_CNF).map_err(|e| io("write openssl.cnf", e))?;
+    let days = CERT_DAYS.to_string();
+    // Self-signed with -x509 alone; signed by the CA with -CA/-CAkey (OpenSSL 3.0). The keys
+    // stay root's, mode 0600: Dovecot's config process and Postfix's smtpd read them as
+    // root, before they drop privileges.
+    let req = |name: &str, subject: &str, extensions: &str| {
+        let mut cmd = Command::new(openssl);
+        cmd.arg("req").arg("-config").arg(&cnf);
+        cmd.args("-x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc".split(' '));
+        cmd.arg("-days").arg(&days).arg("-subj").arg(subject);
+        cmd.arg("-extensions").arg(extensions);
+        cmd.arg("-keyout").arg(tls.join(format!("{name}.key")));
+        cmd.arg("-out").arg(tls.join(format!("{name}.pem")));
+        cmd
+    };
+    // A CA name of its own per run, so that a certificate from another run's servers fails
+    // as "unknown issuer", not as a bad signature.
+    let run = tls
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    command_output(&mut req(
+        "ca",
+        &format!("/O=Switchboard tests/CN=Test CA {run}"),
+        "test_ca",
+    ))?;
+    command_output(
+        req("server", "/O=Switchboard tests/CN=localhost", "test_server")
+            .arg("-CA")
+            .arg(tls.join("ca.pem"))
+            .arg("-CAkey")
+            .arg(tls.join("ca.key")),
+    )?;
+    fs::read_to_string(tls.join("ca.pem")).map_err(|e| io("read ca.pem", e))
+}
+
+/// A rustls client configuration that trusts only the test CA `ca_pem`.
+fn tls_client_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let cert = cert.map_err(|e| format!("the test CA's PEM: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("the test CA's certificate: {e}"))?;
+    }
+    // Explicitly ring, the provider the app uses, rather than a process-wide default.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("rustls: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// Spawns a daemon whose output goes to `<dir>/<name>.stderr`, with SIGKILL as its
@@ -630,6 +778,7 @@ fn spawn_watchdog(daemons: &[i32]) -> Result<(i32, ChildStdin), String> {
 fn wait_for_greeting(
     what: &str,
     port: u16,
+    tls: Option<&Arc<rustls::ClientConfig>>,
     greeting: &str,
     bye: &str,
     deadline: Instant,
@@ -643,7 +792,7 @@ fn wait_for_greeting(
                 ));
             }
         }
-        let Err(last_error) = greet(port, greeting, bye) else {
+        let Err(last_error) = greet(port, tls, greeting, bye) else {
             return Ok(());
         };
         if Instant::now() >= deadline {
@@ -655,22 +804,43 @@ fn wait_for_greeting(
     }
 }
 
-fn greet(port: u16, greeting: &str, bye: &str) -> Result<(), String> {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let stream =
+/// Connects (through TLS to the name 127.0.0.1 if `tls` is given), reads the greeting,
+/// says goodbye.
+fn greet(
+    port: u16,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    greeting: &str,
+    bye: &str,
+) -> Result<(), String> {
+    const TIMEOUT: Option<Duration> = Some(Duration::from_secs(5));
+    let addr = std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let tcp =
         TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(TIMEOUT).map_err(|e| e.to_string())?;
+    tcp.set_write_timeout(TIMEOUT).map_err(|e| e.to_string())?;
+    let Some(config) = tls else {
+        return converse(tcp, greeting, bye);
+    };
+    let name = ServerName::IpAddress(Ipv4Addr::LOCALHOST.into());
+    let connection = rustls::ClientConnection::new(Arc::clone(config), name)
+        .map_err(|e| format!("rustls: {e}"))?;
+    // The handshake runs on the first read.
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    converse(&mut stream, greeting, bye).map_err(|e| format!("over TLS: {e}"))?;
+    stream.conn.send_close_notify();
+    let _ = stream.flush();
+    Ok(())
+}
+
+fn converse(mut stream: impl Read + Write, greeting: &str, bye: &str) -> Result<(), String> {
+    let mut reader = BufReader::new(&mut stream);
     let mut line = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
+    reader.read_line(&mut line).map_err(|e| e.to_string())?;
     if !line.starts_with(greeting) {
         return Err(format!("unexpected greeting {line:?}"));
     }
-    let _ = (&stream).write_all(bye.as_bytes());
-    let _ = BufReader::new(&stream).read_line(&mut line);
+    let _ = reader.get_mut().write_all(bye.as_bytes());
+    let _ = reader.read_line(&mut line);
     Ok(())
 }
 
@@ -697,8 +867,8 @@ fn find_binary(name: &str) -> Result<PathBuf, String> {
         .find(|p| p.is_file())
         .ok_or_else(|| {
             format!(
-                "`{name}` is not installed (apt-get install dovecot-imapd dovecot-lmtpd postfix; \
-                 .ci/run does it)"
+                "`{name}` is not installed (apt-get install dovecot-imapd dovecot-lmtpd postfix, \
+                 which bring openssl; .ci/run does it)"
             )
         })
 }

@@ -148,7 +148,7 @@ async fn read_account(
             session(desk, account, client, poll, halt, progress).await
         }
         Security::Tls => {
-            let tls = tls_connect(&imap.host, tcp).await?;
+            let tls = tls_connect(&imap.host, imap.tls_ca.as_deref(), tcp).await?;
             let client = greeted(tls).await?;
             session(desk, account, client, poll, halt, progress).await
         }
@@ -160,7 +160,7 @@ async fn read_account(
                 client.run_command_and_check_ok("STARTTLS", None),
             )
             .await?;
-            let tls = tls_connect(&imap.host, client.into_inner()).await?;
+            let tls = tls_connect(&imap.host, imap.tls_ca.as_deref(), client.into_inner()).await?;
             session(
                 desk,
                 account,
@@ -176,10 +176,16 @@ async fn read_account(
 
 type Stream = tokio_rustls::client::TlsStream<TcpStream>;
 
-async fn tls_connect(host: &str, tcp: TcpStream) -> anyhow::Result<Stream> {
-    let roots = tokio_rustls::rustls::RootCertStore::from_iter(
+async fn tls_connect(host: &str, ca: Option<&str>, tcp: TcpStream) -> anyhow::Result<Stream> {
+    use tokio_rustls::rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = tokio_rustls::rustls::RootCertStore::from_iter(
         webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
     );
+    if let Some(pem) = ca {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            roots.add(cert.map_err(|e| anyhow::anyhow!("the account's tls_ca: {e}"))?)?;
+        }
+    }
     let config = tokio_rustls::rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();

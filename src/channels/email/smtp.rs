@@ -9,6 +9,7 @@ use std::time::Duration;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::mime::MESSAGE_ID_PREFIX;
@@ -45,13 +46,22 @@ impl Mailer {
         let tls_err = |e: lettre::transport::smtp::Error| {
             JobError::Permanent(format!("SMTP server {}: {e}", smtp.host))
         };
-        let mut builder = match smtp.security {
-            Security::Tls => Transport::relay(&smtp.host).map_err(tls_err)?,
-            Security::Starttls => Transport::starttls_relay(&smtp.host).map_err(tls_err)?,
-            Security::None => Transport::builder_dangerous(&smtp.host),
-        }
-        .port(smtp.port)
-        .timeout(Some(Duration::from_secs(60)));
+        let params = || {
+            let mut b = TlsParameters::builder(smtp.host.clone());
+            if let Some(pem) = &smtp.tls_ca {
+                b = b.add_root_certificate(Certificate::from_pem(pem.as_bytes()).map_err(tls_err)?);
+            }
+            b.build_rustls().map_err(tls_err)
+        };
+        let tls = match smtp.security {
+            Security::Tls => Tls::Wrapper(params()?),
+            Security::Starttls => Tls::Required(params()?),
+            Security::None => Tls::None,
+        };
+        let mut builder = Transport::builder_dangerous(&smtp.host)
+            .port(smtp.port)
+            .tls(tls)
+            .timeout(Some(Duration::from_secs(60)));
         if let Some(user) = &smtp.user {
             let password = account.secrets().smtp_password.unwrap_or_default();
             builder = builder.credentials(Credentials::new(user.clone(), password));
