@@ -77,20 +77,21 @@ impl App {
         let state = AppState {
             login_limiter: Arc::new(LoginLimiter::new(config.login_per_minute)),
             widget_limiter: Arc::new(crate::live::widget::visitor_limiter()),
+            clients: Arc::new(crate::channels::Clients::new(&config)),
             desk: desk.clone(),
             config: Arc::new(config),
         };
         let (stop, stopped) = watch::channel(false);
 
-        let mailer = Arc::new(crate::channels::email::smtp::Mailer::default());
+        let clients = state.clients.clone();
         let mut handlers: HashMap<&'static str, outbox::Handler> = HashMap::new();
         handlers.insert(
             outbox::kind::DELIVER,
-            crate::channels::deliver_handler(desk.clone(), mailer.clone()),
+            crate::channels::deliver_handler(desk.clone(), clients.clone()),
         );
         handlers.insert(
             outbox::kind::EMAIL,
-            crate::channels::email::follow_up_handler(desk.clone(), mailer),
+            crate::channels::email::follow_up_handler(desk.clone(), clients),
         );
         let worker = Worker {
             store: store.clone(),

@@ -39,6 +39,8 @@ pub struct Config {
     pub auto_answers_per_hour: u64,
     /// How often a mail account is checked when its server has no IMAP IDLE.
     pub mail_poll: Duration,
+    /// Telegram's Bot API (a stand-in's address in tests).
+    pub telegram_api_url: url::Url,
     /// tracing filter, e.g. `info,switchboard=debug`.
     pub log: String,
 }
@@ -93,6 +95,7 @@ const KEYS: &[&str] = &[
     "max_mail_bytes",
     "auto_answers_per_hour",
     "mail_poll_seconds",
+    "telegram_api_url",
     "log",
 ];
 
@@ -273,6 +276,17 @@ impl Config {
                     .ok_or_else(|| "expected seconds between 1 and 3600".into())
             },
         )?;
+        let telegram_api_url = src.parse(
+            "telegram_api_url",
+            || url::Url::parse("https://api.telegram.org").expect("a URL"),
+            |s| {
+                let u = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+                if !matches!(u.scheme(), "http" | "https") {
+                    return Err("expected an http(s) URL".into());
+                }
+                Ok(u)
+            },
+        )?;
         let log = src.parse(
             "log",
             || "info".to_owned(),
@@ -297,6 +311,7 @@ impl Config {
             max_mail_bytes,
             auto_answers_per_hour,
             mail_poll: Duration::from_secs(mail_poll_seconds),
+            telegram_api_url,
             log,
         })
     }

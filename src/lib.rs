@@ -18,15 +18,15 @@
 //! - [`channels`] — wire formats: turning what a provider sends into an `Inbound`, and
 //!   delivering replies in the provider's format (the REST API, the chat widget's frames,
 //!   tokens and identity signatures; raw mail read with mail-parser, the IMAP poller, and
-//!   mail sent through lettre's SMTP pools).
+//!   mail sent through lettre's SMTP pools; Telegram's updates and Bot API).
 //! - [`blobs`] — attachment bytes, stored once by content hash under the data directory.
 //! - [`live`] — the live hub: events pushed to connected agents after commit, presence,
 //!   who views and types on a ticket; the agent and the chat widget WebSockets.
 //! - [`outbox`] — the durable queue of side effects, written with the change that causes
 //!   them and worked off after commit.
 //! - [`http`] — the JSON API under `/api/v1`, authentication and authorization, problem
-//!   responses, health checks, raw mail in, uploads and attachment downloads, the embedded
-//!   web pages (console, widget script, demo shop).
+//!   responses, health checks, raw mail in, uploads and attachment downloads, providers'
+//!   webhooks, the embedded web pages (console, widget script, demo shop).
 //! - [`app`] — wiring the server and the workers (outbox, IMAP pollers) together, and
 //!   stopping them in order.
 //! - [`demo`] — realistic demo data and the demo shop's widget site, for trying the desk

@@ -123,6 +123,16 @@ enum ChannelCommand {
         #[arg(long, default_value = "en")]
         language: String,
     },
+    /// Add a Telegram bot. Its token (from BotFather) is read from the first line of
+    /// standard input; the bot's webhook is then pointed at this desk
+    /// (`SWITCHBOARD_PUBLIC_URL`/webhooks/telegram/ID) with a fresh secret.
+    Telegram {
+        #[arg(long)]
+        name: String,
+        /// Only store the bot; register the webhook later (e.g. from a reachable host).
+        #[arg(long)]
+        no_webhook: bool,
+    },
     /// List channels.
     List,
 }
@@ -354,6 +364,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     config.public_origin(),
                     account.channel.id
                 );
+            }
+        }
+        Command::Channel {
+            command: ChannelCommand::Telegram { name, no_webhook },
+        } => {
+            let token = read_password()?
+                .ok_or_else(|| anyhow::anyhow!("pipe the bot token into standard input"))?;
+            let bot = desk.create_telegram_bot(&name, &token).await?;
+            let mut url = config.public_url.clone();
+            url.set_path(&format!("/webhooks/telegram/{}", bot.channel.id));
+            println!("telegram bot {} ({})", bot.channel.id, bot.channel.name);
+            if no_webhook {
+                println!("webhook not registered; its address is {url}");
+            } else {
+                let secrets = bot.secrets();
+                switchboard::channels::telegram::Api::new(config.telegram_api_url.as_str())
+                    .set_webhook(&secrets.bot_token, url.as_str(), &secrets.webhook_secret)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("registering the webhook failed: {e}"))?;
+                println!("webhook registered: {url}");
             }
         }
         Command::Channel {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod chat;
 pub mod email;
+pub mod telegram;
 
 use std::sync::Arc;
 
@@ -14,12 +15,27 @@ use serde::Deserialize;
 use crate::desk::{Channel, DeliveryStatus, Desk, Direction, Error};
 use crate::outbox::{Handler, Job, JobError};
 
+/// The clients of the outside world the channels talk to: SMTP pools, provider APIs.
+pub struct Clients {
+    pub mail: email::smtp::Mailer,
+    pub telegram: telegram::Api,
+}
+
+impl Clients {
+    pub fn new(config: &crate::config::Config) -> Clients {
+        Clients {
+            mail: email::smtp::Mailer::default(),
+            telegram: telegram::Api::new(config.telegram_api_url.as_str()),
+        }
+    }
+}
+
 /// The outbox handler for `deliver` rows: sends a queued reply on its ticket's channel.
 /// A message no longer queued was delivered already, so a repeated job does nothing.
-pub fn deliver_handler(desk: Desk, mailer: Arc<email::smtp::Mailer>) -> Handler {
+pub fn deliver_handler(desk: Desk, clients: Arc<Clients>) -> Handler {
     Arc::new(move |job: Job| {
-        let (desk, mailer) = (desk.clone(), mailer.clone());
-        async move { deliver(&desk, &mailer, &job).await }.boxed()
+        let (desk, clients) = (desk.clone(), clients.clone());
+        async move { deliver(&desk, &clients, &job).await }.boxed()
     })
 }
 
@@ -37,7 +53,7 @@ pub(crate) async fn job_message(desk: &Desk, id: i64) -> Result<entity::message:
     }
 }
 
-async fn deliver(desk: &Desk, mailer: &email::smtp::Mailer, job: &Job) -> Result<(), JobError> {
+async fn deliver(desk: &Desk, clients: &Clients, job: &Job) -> Result<(), JobError> {
     let payload: DeliverPayload = serde_json::from_value(job.payload.clone())
         .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
     let message = job_message(desk, payload.message_id).await?;
@@ -53,7 +69,8 @@ async fn deliver(desk: &Desk, mailer: &email::smtp::Mailer, job: &Job) -> Result
     let result = match channel {
         Channel::Api => api::deliver(desk, &message).await,
         Channel::Chat => chat::deliver(desk, &message).await,
-        Channel::Email => email::smtp::deliver(desk, mailer, &message).await,
+        Channel::Email => email::smtp::deliver(desk, &clients.mail, &message).await,
+        Channel::Telegram => telegram::deliver(desk, &clients.telegram, &message).await,
         other => Err(JobError::Retry(format!(
             "no sender is configured for the {other} channel"
         ))),

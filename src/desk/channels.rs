@@ -4,6 +4,7 @@
 //!   shop signs its customers' identities with, and a greeting.
 //! - A mail account: the support address, the IMAP folder it is read from, the SMTP
 //!   server replies leave through, and whether new tickets are acknowledged.
+//! - A Telegram bot: its token and the secret Telegram sends with every webhook call.
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
@@ -719,6 +720,95 @@ impl Desk {
             }
         }
         Ok(None)
+    }
+}
+
+/// The kind of a Telegram bot in `channel.kind`.
+pub const TELEGRAM: &str = "telegram";
+
+/// A Telegram bot's secrets, kept as JSON in `channel.secret`.
+#[derive(Clone, Default, Deserialize, Serialize)]
+pub struct BotSecrets {
+    /// The token BotFather gave (`123456:ABC…`); it authenticates our calls.
+    pub bot_token: String,
+    /// Telegram sends it with every webhook call (`X-Telegram-Bot-Api-Secret-Token`).
+    pub webhook_secret: String,
+}
+
+impl std::fmt::Debug for BotSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BotSecrets { … }")
+    }
+}
+
+/// A Telegram bot ready to use.
+#[derive(Clone, Debug)]
+pub struct TelegramBot {
+    pub channel: channel::Model,
+}
+
+impl TelegramBot {
+    pub fn secrets(&self) -> BotSecrets {
+        serde_json::from_str(&self.channel.secret).unwrap_or_default()
+    }
+}
+
+/// Checks a bot token's shape: digits, a colon, and the secret part.
+fn check_bot_token(token: &str) -> Result<()> {
+    let valid = token.split_once(':').is_some_and(|(id, secret)| {
+        !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && secret.len() >= 20
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "bot_token",
+            "a token from BotFather, like 123456789:AAE…",
+        ))
+    }
+}
+
+impl Desk {
+    /// Adds a Telegram bot with a fresh webhook secret.
+    pub async fn create_telegram_bot(&self, name: &str, bot_token: &str) -> Result<TelegramBot> {
+        let name = check_name(name)?;
+        let bot_token = bot_token.trim();
+        check_bot_token(bot_token)?;
+        let secrets = BotSecrets {
+            bot_token: bot_token.to_owned(),
+            webhook_secret: random_secret(32),
+        };
+        let at = now();
+        let row = channel::ActiveModel {
+            kind: Set(TELEGRAM.into()),
+            name: Set(name),
+            key: Set(random_secret(12)),
+            secret: Set(json!(secrets).to_string()),
+            token_key: Set(random_secret(32)),
+            settings: Set(json!({})),
+            active: Set(true),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        }
+        .insert(self.store.db())
+        .await?;
+        Ok(TelegramBot { channel: row })
+    }
+
+    /// An active Telegram bot, or None (unknown, inactive or another kind).
+    pub async fn telegram_bot(&self, id: i64) -> Result<Option<TelegramBot>> {
+        Ok(channel::Entity::find_by_id(id)
+            .filter(channel::Column::Kind.eq(TELEGRAM))
+            .filter(channel::Column::Active.eq(true))
+            .one(self.store.db())
+            .await?
+            .map(|channel| TelegramBot { channel }))
     }
 }
 

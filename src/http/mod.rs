@@ -11,6 +11,7 @@ pub mod error;
 pub mod inbound;
 pub mod mail;
 pub mod tickets;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub login_limiter: auth::SharedLimiter,
     /// Frames per chat widget visitor, across their connections.
     pub widget_limiter: Arc<crate::live::widget::VisitorLimiter>,
+    /// SMTP pools and provider API clients.
+    pub clients: Arc<crate::channels::Clients>,
 }
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
@@ -104,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/ws/agent", get(crate::live::agent::socket))
         .route("/ws/widget", get(crate::live::widget::socket))
+        .route("/webhooks/telegram/{id}", post(webhooks::telegram))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/", get(assets::console))

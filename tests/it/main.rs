@@ -14,5 +14,6 @@ mod mail_servers;
 mod mailserver;
 mod outbox;
 mod support;
+mod telegram;
 mod widget;
 mod widget_browser;

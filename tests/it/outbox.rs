@@ -135,7 +135,8 @@ on_both! {
         let email_ticket = desk.ingest(&Inbound::text(Channel::Email, "<e@x>", IdentityClaim::new(IdentityKind::Email, "a@example.com"), "hi")).await.unwrap();
         let email_reply = desk.reply(email_ticket.ticket_id, Actor::System, &ReplyInput { text: "hello".into(), html: None, status: None, attachments: vec![] }).await.unwrap();
 
-        let handler = switchboard::channels::deliver_handler(desk.clone(), Default::default());
+        let clients = switchboard::channels::Clients::new(&crate::support::config(&[]));
+        let handler = switchboard::channels::deliver_handler(desk.clone(), std::sync::Arc::new(clients));
         let jobs = outbox::claim(&store, &[outbox::kind::DELIVER], 10).await.unwrap();
         assert_eq!(jobs.len(), 2);
         for job in jobs {

@@ -81,14 +81,14 @@ struct FollowUp {
 }
 
 /// The outbox handler for `email` rows: a chat answer followed up by mail.
-pub fn follow_up_handler(desk: Desk, mailer: Arc<smtp::Mailer>) -> Handler {
+pub fn follow_up_handler(desk: Desk, clients: Arc<super::Clients>) -> Handler {
     Arc::new(move |job: Job| {
-        let (desk, mailer) = (desk.clone(), mailer.clone());
+        let (desk, clients) = (desk.clone(), clients.clone());
         async move {
             let p: FollowUp = serde_json::from_value(job.payload.clone())
                 .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
             let m = super::job_message(&desk, p.message_id).await?;
-            smtp::follow_up(&desk, &mailer, &m, &p.to).await
+            smtp::follow_up(&desk, &clients.mail, &m, &p.to).await
         }
         .boxed()
     })
