@@ -41,6 +41,11 @@ pub struct Config {
     pub mail_poll: Duration,
     /// Telegram's Bot API (a stand-in's address in tests).
     pub telegram_api_url: url::Url,
+    /// Twilio's REST API (a stand-in's address in tests); media URLs Twilio sends are
+    /// fetched through it too.
+    pub twilio_api_url: url::Url,
+    /// The Graph API WhatsApp's Cloud API lives in, with its version.
+    pub whatsapp_api_url: url::Url,
     /// tracing filter, e.g. `info,switchboard=debug`.
     pub log: String,
 }
@@ -96,6 +101,8 @@ const KEYS: &[&str] = &[
     "auto_answers_per_hour",
     "mail_poll_seconds",
     "telegram_api_url",
+    "twilio_api_url",
+    "whatsapp_api_url",
     "log",
 ];
 
@@ -276,16 +283,27 @@ impl Config {
                     .ok_or_else(|| "expected seconds between 1 and 3600".into())
             },
         )?;
+        let api_url = |s: &str| {
+            let u = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+            if !matches!(u.scheme(), "http" | "https") {
+                return Err("expected an http(s) URL".to_owned());
+            }
+            Ok(u)
+        };
         let telegram_api_url = src.parse(
             "telegram_api_url",
             || url::Url::parse("https://api.telegram.org").expect("a URL"),
-            |s| {
-                let u = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
-                if !matches!(u.scheme(), "http" | "https") {
-                    return Err("expected an http(s) URL".into());
-                }
-                Ok(u)
-            },
+            api_url,
+        )?;
+        let whatsapp_api_url = src.parse(
+            "whatsapp_api_url",
+            || url::Url::parse("https://graph.facebook.com/v21.0").expect("a URL"),
+            api_url,
+        )?;
+        let twilio_api_url = src.parse(
+            "twilio_api_url",
+            || url::Url::parse("https://api.twilio.com").expect("a URL"),
+            api_url,
         )?;
         let log = src.parse(
             "log",
@@ -312,6 +330,8 @@ impl Config {
             auto_answers_per_hour,
             mail_poll: Duration::from_secs(mail_poll_seconds),
             telegram_api_url,
+            twilio_api_url,
+            whatsapp_api_url,
             log,
         })
     }

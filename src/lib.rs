@@ -12,16 +12,20 @@
 //! - [`store`] — connecting to SQLite or PostgreSQL, migrations, and the write-transaction
 //!   discipline both engines share.
 //! - [`desk`] — the rules: ingest of customer messages, tickets, contacts and identities,
-//!   orders, agents and credentials, configured channels (widget sites, mail accounts),
-//!   the chat widget's visitors, and email's own rules (loops, forwards, automatic
-//!   answers, who a reply goes to). Every way into the system ends in one desk function.
+//!   orders, agents and credentials, configured channels (widget sites, mail accounts,
+//!   messenger numbers and bots, PBX integrations), the chat widget's visitors, email's
+//!   own rules (loops, forwards, automatic answers, who a reply goes to), and phone calls
+//!   (the PBX's events, call-back tickets). Every way into the system ends in one desk
+//!   function.
 //! - [`channels`] — wire formats: turning what a provider sends into an `Inbound`, and
 //!   delivering replies in the provider's format (the REST API, the chat widget's frames,
 //!   tokens and identity signatures; raw mail read with mail-parser, the IMAP poller, and
-//!   mail sent through lettre's SMTP pools; Telegram's updates and Bot API).
+//!   mail sent through lettre's SMTP pools; Telegram's updates and Bot API; WhatsApp's
+//!   Cloud API; SMS and MMS through Twilio's signed webhooks and Messages API).
 //! - [`blobs`] — attachment bytes, stored once by content hash under the data directory.
 //! - [`live`] — the live hub: events pushed to connected agents after commit, presence,
-//!   who views and types on a ticket; the agent and the chat widget WebSockets.
+//!   who views and types on a ticket, calls for the screen pop; the agent and the chat
+//!   widget WebSockets.
 //! - [`outbox`] — the durable queue of side effects, written with the change that causes
 //!   them and worked off after commit.
 //! - [`http`] — the JSON API under `/api/v1`, authentication and authorization, problem

@@ -133,6 +133,37 @@ enum ChannelCommand {
         #[arg(long)]
         no_webhook: bool,
     },
+    /// Add an SMS number at Twilio. Its auth token is read from the first line of
+    /// standard input; prints the webhook URL to enter for incoming messages at Twilio
+    /// (`SWITCHBOARD_PUBLIC_URL`/webhooks/twilio/ID) and the status callback URL.
+    Sms {
+        #[arg(long)]
+        name: String,
+        /// The Twilio number, E.164 (`+4930…`).
+        #[arg(long)]
+        number: String,
+        /// The Twilio Account SID (`AC…`).
+        #[arg(long)]
+        account_sid: String,
+    },
+    /// Add a WhatsApp business number. Standard input gives the access token (first
+    /// line) and the Meta app's secret (second line); prints the webhook address and the
+    /// verify token to enter in Meta's app dashboard.
+    Whatsapp {
+        #[arg(long)]
+        name: String,
+        /// The Cloud API's phone number id (digits, from the app dashboard).
+        #[arg(long)]
+        phone_number_id: String,
+    },
+    /// Add a PBX integration (computer-telephony); prints the URL its call events go to.
+    Cti {
+        #[arg(long)]
+        name: String,
+        /// A caller whose calls are rejected (repeat).
+        #[arg(long = "block")]
+        blocked: Vec<String>,
+    },
     /// List channels.
     List,
 }
@@ -385,6 +416,76 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("registering the webhook failed: {e}"))?;
                 println!("webhook registered: {url}");
             }
+        }
+        Command::Channel {
+            command:
+                ChannelCommand::Sms {
+                    name,
+                    number,
+                    account_sid,
+                },
+        } => {
+            let token = read_password()?
+                .ok_or_else(|| anyhow::anyhow!("pipe the Twilio auth token into standard input"))?;
+            let sms = desk
+                .create_sms_number(&name, &number, &account_sid, token.trim())
+                .await?;
+            let api = switchboard::channels::sms::Api::new(
+                config.twilio_api_url.as_str(),
+                &config.public_url,
+            );
+            let id = sms.channel.id;
+            println!(
+                "sms number {id} ({}, {})",
+                sms.channel.name, sms.settings.phone_number
+            );
+            println!(
+                "webhook URL (\"A message comes in\", HTTP POST): {}",
+                api.webhook_url(id)
+            );
+            println!(
+                "status callback URL (sent with every message): {}",
+                api.status_callback_url(id)
+            );
+        }
+        Command::Channel {
+            command:
+                ChannelCommand::Whatsapp {
+                    name,
+                    phone_number_id,
+                },
+        } => {
+            let mut input = String::new();
+            if !std::io::stdin().is_terminal() {
+                std::io::stdin().lock().read_to_string(&mut input)?;
+            }
+            let mut lines = input.lines().map(str::trim);
+            let (Some(token), Some(app_secret)) = (lines.next(), lines.next()) else {
+                anyhow::bail!(
+                    "pipe the access token and the app secret (two lines) into standard input"
+                );
+            };
+            let number = desk
+                .create_whatsapp_number(&name, &phone_number_id, token, app_secret)
+                .await?;
+            let mut url = config.public_url.clone();
+            url.set_path("/webhooks/whatsapp");
+            println!(
+                "whatsapp number {} ({})",
+                number.channel.id, number.channel.name
+            );
+            println!("callback URL: {url}");
+            println!("verify token: {}", number.secrets().verify_token);
+            println!("subscribe the app to the \"messages\" field");
+        }
+        Command::Channel {
+            command: ChannelCommand::Cti { name, blocked },
+        } => {
+            let pbx = desk.create_pbx(&name, &blocked).await?;
+            let mut url = config.public_url.clone();
+            url.set_path(&format!("/api/v1/cti/{}", pbx.channel.key));
+            println!("PBX integration {} ({})", pbx.channel.id, pbx.channel.name);
+            println!("post call events to (keep it secret): {url}");
         }
         Command::Channel {
             command: ChannelCommand::List,

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod api_token;
 pub mod attachment;
+pub mod call;
 pub mod channel;
 pub mod contact;
 pub mod identity;

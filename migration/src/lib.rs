@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_foundation;
 mod m20261127_000002_widget;
 mod m20261127_000003_email;
+mod m20261127_000004_calls;
 mod shorthand;
 
 /// Runs every migration in order; `switchboard migrate` and `serve` call it.
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_foundation::Migration),
             Box::new(m20261127_000002_widget::Migration),
             Box::new(m20261127_000003_email::Migration),
+            Box::new(m20261127_000004_calls::Migration),
         ]
     }
 }

@@ -5,7 +5,9 @@
 pub mod api;
 pub mod chat;
 pub mod email;
+pub mod sms;
 pub mod telegram;
+pub mod whatsapp;
 
 use std::sync::Arc;
 
@@ -19,6 +21,8 @@ use crate::outbox::{Handler, Job, JobError};
 pub struct Clients {
     pub mail: email::smtp::Mailer,
     pub telegram: telegram::Api,
+    pub sms: sms::Api,
+    pub whatsapp: whatsapp::Api,
 }
 
 impl Clients {
@@ -26,6 +30,8 @@ impl Clients {
         Clients {
             mail: email::smtp::Mailer::default(),
             telegram: telegram::Api::new(config.telegram_api_url.as_str()),
+            sms: sms::Api::new(config.twilio_api_url.as_str(), &config.public_url),
+            whatsapp: whatsapp::Api::new(config.whatsapp_api_url.as_str()),
         }
     }
 }
@@ -71,6 +77,8 @@ async fn deliver(desk: &Desk, clients: &Clients, job: &Job) -> Result<(), JobErr
         Channel::Chat => chat::deliver(desk, &message).await,
         Channel::Email => email::smtp::deliver(desk, &clients.mail, &message).await,
         Channel::Telegram => telegram::deliver(desk, &clients.telegram, &message).await,
+        Channel::Sms => sms::deliver(desk, &clients.sms, &message).await,
+        Channel::Whatsapp => whatsapp::deliver(desk, &clients.whatsapp, &message).await,
         other => Err(JobError::Retry(format!(
             "no sender is configured for the {other} channel"
         ))),

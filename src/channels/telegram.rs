@@ -259,10 +259,10 @@ impl Api {
             .json(&body)
             .send()
             .await
-            .map_err(|e| ApiError::Retry(format!("Telegram {method}: {}", without_url(&e))))?;
+            .map_err(|e| ApiError::Retry(format!("Telegram {method}: {}", without_url(e))))?;
         let status = res.status();
         let answer: Answer<T> = res.json().await.map_err(|e| {
-            let m = format!("Telegram {method}: HTTP {status}, {}", without_url(&e));
+            let m = format!("Telegram {method}: HTTP {status}, {}", without_url(e));
             if status.is_server_error() {
                 ApiError::Retry(m)
             } else {
@@ -340,7 +340,7 @@ impl Api {
             .get(format!("{}/file/bot{token}/{path}", self.base))
             .send()
             .await
-            .map_err(|e| ApiError::Retry(format!("Telegram file: {}", without_url(&e))))?;
+            .map_err(|e| ApiError::Retry(format!("Telegram file: {}", without_url(e))))?;
         if !res.status().is_success() {
             return Err(ApiError::Retry(format!(
                 "Telegram file: HTTP {}",
@@ -350,18 +350,14 @@ impl Api {
         let bytes = res
             .bytes()
             .await
-            .map_err(|e| ApiError::Retry(format!("Telegram file: {}", without_url(&e))))?;
+            .map_err(|e| ApiError::Retry(format!("Telegram file: {}", without_url(e))))?;
         Ok(bytes.to_vec())
     }
 }
 
-/// A reqwest error without the URL, which carries the bot's token.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut e = e.to_string();
-    if let Some(at) = e.find(" for url (") {
-        e.truncate(at);
-    }
-    e
+/// An HTTP error without its URL, which carries the bot's token.
+fn without_url(e: reqwest::Error) -> String {
+    e.without_url().to_string()
 }
 
 /// Fetches the files of a read update and stores the message; the update is

@@ -5,6 +5,10 @@
 //! - A mail account: the support address, the IMAP folder it is read from, the SMTP
 //!   server replies leave through, and whether new tickets are acknowledged.
 //! - A Telegram bot: its token and the secret Telegram sends with every webhook call.
+//! - An SMS number at Twilio: the number, and the account SID and auth token that
+//!   authenticate our calls and sign Twilio's webhooks.
+//! - A WhatsApp business number: its phone number id, the access token, the app secret
+//!   that signs webhooks and the verify token of the webhook handshake.
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
@@ -809,6 +813,288 @@ impl Desk {
             .one(self.store.db())
             .await?
             .map(|channel| TelegramBot { channel }))
+    }
+}
+
+/// The kind of an SMS number (Twilio) in `channel.kind`.
+pub const SMS: &str = "sms";
+
+/// An SMS number's settings (`channel.settings`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct SmsSettings {
+    /// The Twilio number customers text, in E.164 (`+4930…`); answers come from it.
+    pub phone_number: String,
+}
+
+/// An SMS number's secrets, kept as JSON in `channel.secret`.
+#[derive(Clone, Default, Deserialize, Serialize)]
+pub struct SmsSecrets {
+    /// The Twilio account (`AC` and 32 hex digits).
+    pub account_sid: String,
+    /// The account's auth token: it authenticates our calls and signs Twilio's webhooks.
+    pub auth_token: String,
+}
+
+impl std::fmt::Debug for SmsSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmsSecrets { … }")
+    }
+}
+
+/// An SMS number ready to use.
+#[derive(Clone)]
+pub struct SmsNumber {
+    pub channel: channel::Model,
+    pub settings: SmsSettings,
+}
+
+impl std::fmt::Debug for SmsNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsNumber")
+            .field("id", &self.channel.id)
+            .field("name", &self.channel.name)
+            .field("active", &self.channel.active)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmsNumber {
+    pub fn secrets(&self) -> SmsSecrets {
+        serde_json::from_str(&self.channel.secret).unwrap_or_default()
+    }
+}
+
+/// True for `prefix` followed by exactly `hex` hexadecimal digits.
+fn is_hex_id(value: &str, prefix: &str, hex: usize) -> bool {
+    value
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == hex && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+impl Desk {
+    /// Adds a Twilio number. The number is stored in E.164 (read in the desk's default
+    /// region when it has no country code).
+    pub async fn create_sms_number(
+        &self,
+        name: &str,
+        phone_number: &str,
+        account_sid: &str,
+        auth_token: &str,
+    ) -> Result<SmsNumber> {
+        let name = check_name(name)?;
+        let phone_number =
+            super::identity::normalize_phone(phone_number, self.rules.default_region).map_err(
+                |e| match e {
+                    Error::Invalid { message, .. } => Error::invalid("phone_number", message),
+                    other => other,
+                },
+            )?;
+        let (account_sid, auth_token) = (account_sid.trim(), auth_token.trim());
+        if !is_hex_id(account_sid, "AC", 32) {
+            return Err(Error::invalid(
+                "account_sid",
+                "the Account SID from Twilio's console: AC and 32 hex digits",
+            ));
+        }
+        if !is_hex_id(auth_token, "", 32) {
+            return Err(Error::invalid(
+                "auth_token",
+                "the Auth Token from Twilio's console: 32 hex digits",
+            ));
+        }
+        if self.sms_number_by_phone(&phone_number).await?.is_some() {
+            return Err(Error::Conflict {
+                code: "number_taken",
+                message: format!("the number {phone_number} is set up already"),
+            });
+        }
+        let secrets = SmsSecrets {
+            account_sid: account_sid.to_owned(),
+            auth_token: auth_token.to_owned(),
+        };
+        let settings = SmsSettings { phone_number };
+        let at = now();
+        let row = channel::ActiveModel {
+            kind: Set(SMS.into()),
+            name: Set(name),
+            key: Set(random_secret(12)),
+            secret: Set(json!(secrets).to_string()),
+            token_key: Set(random_secret(32)),
+            settings: Set(json!(settings)),
+            active: Set(true),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        }
+        .insert(self.store.db())
+        .await?;
+        Ok(SmsNumber {
+            channel: row,
+            settings,
+        })
+    }
+
+    /// An active SMS number, or None (unknown, inactive or another kind).
+    pub async fn sms_number(&self, id: i64) -> Result<Option<SmsNumber>> {
+        let Some(channel) = channel::Entity::find_by_id(id)
+            .filter(channel::Column::Kind.eq(SMS))
+            .filter(channel::Column::Active.eq(true))
+            .one(self.store.db())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let settings = settings_of(&channel)?;
+        Ok(Some(SmsNumber { channel, settings }))
+    }
+
+    /// The SMS number with this E.164 number, active or not.
+    pub async fn sms_number_by_phone(&self, phone_number: &str) -> Result<Option<SmsNumber>> {
+        let rows = channel::Entity::find()
+            .filter(channel::Column::Kind.eq(SMS))
+            .all(self.store.db())
+            .await?;
+        for channel in rows {
+            let settings: SmsSettings = settings_of(&channel)?;
+            if settings.phone_number == phone_number {
+                return Ok(Some(SmsNumber { channel, settings }));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The kind of a WhatsApp business number in `channel.kind`.
+pub const WHATSAPP: &str = "whatsapp";
+
+/// A WhatsApp number's settings (`channel.settings`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct WhatsappSettings {
+    /// The Cloud API's id of the business number; webhooks name it.
+    pub phone_number_id: String,
+}
+
+/// A WhatsApp number's secrets, kept as JSON in `channel.secret`.
+#[derive(Clone, Default, Deserialize, Serialize)]
+pub struct WhatsappSecrets {
+    /// The (system user) access token for the Graph API.
+    pub access_token: String,
+    /// The Meta app's secret: webhooks are signed with it.
+    pub app_secret: String,
+    /// What Meta echoes in the webhook verification handshake.
+    pub verify_token: String,
+}
+
+impl std::fmt::Debug for WhatsappSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WhatsappSecrets { … }")
+    }
+}
+
+/// A WhatsApp business number ready to use.
+#[derive(Clone, Debug)]
+pub struct WhatsappNumber {
+    pub channel: channel::Model,
+    pub settings: WhatsappSettings,
+}
+
+impl WhatsappNumber {
+    pub fn secrets(&self) -> WhatsappSecrets {
+        serde_json::from_str(&self.channel.secret).unwrap_or_default()
+    }
+}
+
+impl Desk {
+    /// Adds a WhatsApp business number with a fresh verify token.
+    pub async fn create_whatsapp_number(
+        &self,
+        name: &str,
+        phone_number_id: &str,
+        access_token: &str,
+        app_secret: &str,
+    ) -> Result<WhatsappNumber> {
+        let name = check_name(name)?;
+        let phone_number_id = phone_number_id.trim();
+        if phone_number_id.is_empty()
+            || phone_number_id.len() > 40
+            || !phone_number_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(Error::invalid(
+                "phone_number_id",
+                "the digits Meta shows for the number",
+            ));
+        }
+        for (field, value) in [("access_token", access_token), ("app_secret", app_secret)] {
+            if value.trim().len() < 16
+                || value.len() > 1000
+                || value.chars().any(char::is_whitespace)
+            {
+                return Err(Error::invalid(field, "as Meta's app dashboard shows it"));
+            }
+        }
+        if self.whatsapp_by_number_id(phone_number_id).await?.is_some() {
+            return Err(Error::Conflict {
+                code: "number_taken",
+                message: format!("the number {phone_number_id} is set up already"),
+            });
+        }
+        let secrets = WhatsappSecrets {
+            access_token: access_token.trim().to_owned(),
+            app_secret: app_secret.trim().to_owned(),
+            verify_token: random_secret(24),
+        };
+        let settings = WhatsappSettings {
+            phone_number_id: phone_number_id.to_owned(),
+        };
+        let at = now();
+        let row = channel::ActiveModel {
+            kind: Set(WHATSAPP.into()),
+            name: Set(name),
+            key: Set(random_secret(12)),
+            secret: Set(json!(secrets).to_string()),
+            token_key: Set(random_secret(32)),
+            settings: Set(json!(settings)),
+            active: Set(true),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        }
+        .insert(self.store.db())
+        .await?;
+        Ok(WhatsappNumber {
+            channel: row,
+            settings,
+        })
+    }
+
+    /// The active WhatsApp numbers.
+    pub async fn whatsapp_numbers(&self) -> Result<Vec<WhatsappNumber>> {
+        let rows = channel::Entity::find()
+            .filter(channel::Column::Kind.eq(WHATSAPP))
+            .filter(channel::Column::Active.eq(true))
+            .order_by_asc(channel::Column::Id)
+            .all(self.store.db())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|channel| {
+                let settings = settings_of(&channel).ok()?;
+                Some(WhatsappNumber { channel, settings })
+            })
+            .collect())
+    }
+
+    /// The active number with this phone number id.
+    pub async fn whatsapp_by_number_id(
+        &self,
+        phone_number_id: &str,
+    ) -> Result<Option<WhatsappNumber>> {
+        Ok(self
+            .whatsapp_numbers()
+            .await?
+            .into_iter()
+            .find(|n| n.settings.phone_number_id == phone_number_id))
     }
 }
 

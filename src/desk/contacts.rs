@@ -220,6 +220,40 @@ impl Desk {
         .id)
     }
 
+    /// Creates a contact with one identity (an agent's "create contact" for an unknown
+    /// caller). An identity someone already has is a conflict naming that contact.
+    pub async fn create_contact(
+        &self,
+        name: Option<&str>,
+        claim: &IdentityClaim,
+        actor: Actor,
+    ) -> Result<contact::Model> {
+        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        if let Some(n) = name {
+            super::check_text("name", n, 200)?;
+        }
+        let mut claim = claim.clone();
+        if matches!(actor, Actor::Agent(_)) {
+            claim = claim.verified();
+        }
+        let value = claim.normalized(self.rules.default_region)?;
+        let tx = self.store.write().await?;
+        if let Some(i) = identity::find(&*tx, claim.kind, &value).await? {
+            return Err(Error::Conflict {
+                code: "identity_taken",
+                message: format!(
+                    "{}:{} belongs to contact {}",
+                    claim.kind, value, i.contact_id
+                ),
+            });
+        }
+        let at = now();
+        let c = insert_contact(&*tx, name, at).await?;
+        identity::insert(&*tx, c.id, claim.kind, &value, claim.verified, at).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
     /// Attaches an identity to a contact. An identity an agent adds is verified (they
     /// talked to the customer). An identity that belongs to another contact is a
     /// conflict: the agent merges the two contacts instead.

@@ -7,6 +7,7 @@
 //! (threading, contact resolution, reopening) lives in exactly one place.
 
 pub mod agents;
+pub mod calls;
 pub mod channels;
 pub mod contacts;
 pub mod email;

@@ -271,6 +271,9 @@ impl Desk {
             ));
         }
         let at = now();
+        if t.channel == Channel::Whatsapp.as_str() {
+            self.check_whatsapp_window(&tx, &t, at).await?;
+        }
         let html = input.html.as_deref().map(sanitize_html);
         let m = agent_message(&t, Direction::Out, actor, &input.text, html, at)
             .insert(&*tx)
@@ -587,6 +590,71 @@ impl Desk {
             Ok(None) => {}
             Err(e) => tracing::warn!(ticket_id, "live notification skipped: {e}"),
         }
+    }
+
+    /// WhatsApp lets a business answer freely only within 24 hours of the customer's last
+    /// message; after that only a template message may be sent.
+    async fn check_whatsapp_window(
+        &self,
+        tx: &crate::store::WriteTx,
+        t: &ticket::Model,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let last = message::Entity::find()
+            .filter(message::Column::Channel.eq(Channel::Whatsapp.as_str()))
+            .filter(message::Column::Direction.eq(Direction::In.as_str()))
+            .filter(message::Column::AuthorContactId.eq(t.contact_id))
+            .order_by_desc(message::Column::CreatedAt)
+            .one(&**tx)
+            .await?;
+        match last {
+            Some(m) if at - m.created_at <= chrono::Duration::hours(24) => Ok(()),
+            _ => Err(Error::Conflict {
+                code: "whatsapp_window",
+                message: "more than 24 hours since the customer last wrote on WhatsApp: only a template message can be sent now".into(),
+            }),
+        }
+    }
+
+    /// A provider's report on a message we sent, found by `(channel, external_id)`. It
+    /// never moves backwards (a late "sent" after "delivered" changes nothing, nor does
+    /// anything after "failed"). Returns whether the message changed.
+    pub async fn delivery_reported(
+        &self,
+        channel: Channel,
+        external_id: &str,
+        status: DeliveryStatus,
+        error: Option<String>,
+    ) -> Result<bool> {
+        let rank = |s: &str| match s {
+            "queued" => 0,
+            "sent" => 1,
+            "delivered" => 2,
+            "read" => 3,
+            "failed" => 4,
+            _ => 0,
+        };
+        let Some(m) = message::Entity::find()
+            .filter(message::Column::Channel.eq(channel.as_str()))
+            .filter(message::Column::ExternalId.eq(external_id))
+            .filter(message::Column::Direction.eq(Direction::Out.as_str()))
+            .one(self.store.db())
+            .await?
+        else {
+            return Ok(false);
+        };
+        let now_rank = rank(&m.delivery_status);
+        let new_rank = rank(status.as_str());
+        let forward = if status == DeliveryStatus::Failed {
+            now_rank < rank("delivered")
+        } else {
+            new_rank > now_rank && now_rank != rank("failed")
+        };
+        if !forward {
+            return Ok(false);
+        }
+        self.set_delivery(m.id, status, error).await?;
+        Ok(true)
     }
 
     /// The files of a message, in the order they came.

@@ -81,6 +81,28 @@ pub async fn merge(
     Ok(axum::Json(state.desk.contact_detail(id).await?))
 }
 
+/// Body of `POST /api/v1/contacts`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    name: Option<String>,
+    identity: IdentityClaim,
+}
+
+/// Creates a contact with one identity (201); 409 when someone has that identity.
+pub async fn create(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(new): Json<NewContact>,
+) -> ApiResult<(StatusCode, axum::Json<entity::contact::Model>)> {
+    p.require(Role::Agent)?;
+    let c = state
+        .desk
+        .create_contact(new.name.as_deref(), &new.identity, p.actor)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(c)))
+}
+
 pub async fn add_identity(
     State(state): State<AppState>,
     p: Principal,

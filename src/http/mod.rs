@@ -7,9 +7,11 @@ pub mod assets;
 pub mod auth;
 pub mod channels;
 pub mod contacts;
+pub mod cti;
 pub mod error;
 pub mod inbound;
 pub mod mail;
+pub mod sms;
 pub mod tickets;
 pub mod webhooks;
 
@@ -61,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tickets/{id}/reply", post(tickets::reply))
         .route("/tickets/{id}/note", post(tickets::note))
         .route("/tickets/{id}/assign", post(tickets::assign))
+        .route("/contacts", post(contacts::create))
         .route("/contacts/lookup", get(contacts::lookup))
         .route(
             "/contacts/{id}",
@@ -79,6 +82,8 @@ pub fn router(state: AppState) -> Router {
             post(mail::upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/attachments/{id}", get(mail::download))
+        .route("/cti/{token}", post(cti::event_in))
+        .route("/calls", get(cti::list))
         .route("/orders", post(inbound::orders))
         .route("/agents", get(admin::list_agents).post(admin::create_agent))
         .route(
@@ -108,6 +113,12 @@ pub fn router(state: AppState) -> Router {
         .route("/ws/agent", get(crate::live::agent::socket))
         .route("/ws/widget", get(crate::live::widget::socket))
         .route("/webhooks/telegram/{id}", post(webhooks::telegram))
+        .route("/webhooks/twilio/{id}", post(sms::message))
+        .route("/webhooks/twilio/{id}/status", post(sms::status))
+        .route(
+            "/webhooks/whatsapp",
+            get(webhooks::whatsapp_verify).post(webhooks::whatsapp),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/", get(assets::console))

@@ -61,6 +61,13 @@ pub enum Event {
     CustomerTyping {
         ticket_id: i64,
     },
+    /// A phone call rings or was answered: the call and the caller's card (contact,
+    /// customer value, last orders, open tickets; null for an unknown caller), for the
+    /// console's screen pop.
+    Call {
+        call: entity::call::Model,
+        card: serde_json::Value,
+    },
     /// The connection's session ended (logout, deactivation); it closes.
     SessionEnded,
 }
@@ -75,6 +82,11 @@ pub enum Scope {
         queue: bool,
     },
     Presence,
+    /// A call for the screen pop: to one agent (who answered, or whose extension it
+    /// rings), or to every agent subscribed to `calls`.
+    Call {
+        agent_id: Option<i64>,
+    },
     /// An agent's sessions ended: one (`Some`) or all of them (`None`). Not a topic:
     /// the hub's connections act on it themselves.
     SessionsEnded {
@@ -99,6 +111,7 @@ pub enum Topic {
     Presence,
     Team(i64),
     Ticket(i64),
+    Calls,
 }
 
 impl std::str::FromStr for Topic {
@@ -108,6 +121,7 @@ impl std::str::FromStr for Topic {
         match s {
             "queue" => Ok(Topic::Queue),
             "presence" => Ok(Topic::Presence),
+            "calls" => Ok(Topic::Calls),
             _ => match s.split_once(':') {
                 Some(("team", rest)) => id(rest).map(Topic::Team),
                 Some(("ticket", rest)) => id(rest).map(Topic::Ticket),
@@ -119,10 +133,13 @@ impl std::str::FromStr for Topic {
 }
 
 impl Scope {
-    /// True when a connection subscribed to `topics` should get this event.
-    pub fn reaches(&self, topics: &BTreeSet<Topic>) -> bool {
+    /// True when a connection of `agent_id` subscribed to `topics` should get this event.
+    pub fn reaches(&self, topics: &BTreeSet<Topic>, agent_id: i64) -> bool {
         match *self {
             Scope::Presence => topics.contains(&Topic::Presence),
+            Scope::Call { agent_id: to } => {
+                topics.contains(&Topic::Calls) && to.is_none_or(|to| to == agent_id)
+            }
             Scope::SessionsEnded { .. } => false,
             Scope::Ticket { id, team_id, queue } => {
                 topics.contains(&Topic::Ticket(id))
@@ -264,6 +281,17 @@ impl Hub {
     }
 
     /// A message's delivery status changed; only the ticket's viewers need it.
+    /// A call for the screen pop.
+    pub fn call(&self, agent_id: Option<i64>, call: &entity::call::Model, card: serde_json::Value) {
+        self.publish(
+            Scope::Call { agent_id },
+            &Event::Call {
+                call: call.clone(),
+                card,
+            },
+        );
+    }
+
     pub fn message_updated(&self, message: &message::Model) {
         let scope = Scope::Ticket {
             id: message.ticket_id,

@@ -33,7 +33,7 @@ async fn connect(
     tokio_tungstenite::connect_async(req).await.map(|(s, _)| s)
 }
 
-async fn open(app: &TestApp, agent: &Browser, topics: &[&str]) -> Socket {
+pub(crate) async fn open(app: &TestApp, agent: &Browser, topics: &[&str]) -> Socket {
     let mut ws = connect(app, Some(&agent.cookie), Some(ORIGIN))
         .await
         .unwrap();
