@@ -163,6 +163,13 @@ enum ChannelCommand {
         /// A caller whose calls are rejected (repeat).
         #[arg(long = "block")]
         blocked: Vec<String>,
+        /// A PBX user or extension and the agent it is, `USER=AGENT_ID` (repeat).
+        #[arg(long = "extension", value_parser = pair)]
+        extensions: Vec<(String, i64)>,
+        /// A PBX queue and the team whose agents its calls pop up at, `QUEUE=TEAM_ID`
+        /// (repeat).
+        #[arg(long = "queue", value_parser = pair)]
+        queues: Vec<(String, i64)>,
     },
     /// List channels.
     List,
@@ -200,6 +207,13 @@ fn mail_server(
         folder: folder.map(str::to_owned),
         tls_ca: None,
     })
+}
+
+/// `NAME=ID`.
+fn pair(s: &str) -> Result<(String, i64), String> {
+    let (name, id) = s.rsplit_once('=').ok_or("expected NAME=ID")?;
+    let id = id.trim().parse().map_err(|_| "expected a number after =")?;
+    Ok((name.trim().to_owned(), id))
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -479,9 +493,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("subscribe the app to the \"messages\" field");
         }
         Command::Channel {
-            command: ChannelCommand::Cti { name, blocked },
+            command:
+                ChannelCommand::Cti {
+                    name,
+                    blocked,
+                    extensions,
+                    queues,
+                },
         } => {
-            let pbx = desk.create_pbx(&name, &blocked).await?;
+            let pbx = desk
+                .create_pbx(
+                    &name,
+                    &blocked,
+                    extensions.into_iter().collect(),
+                    queues.into_iter().collect(),
+                )
+                .await?;
             let mut url = config.public_url.clone();
             url.set_path(&format!("/api/v1/cti/{}", pbx.channel.key));
             println!("PBX integration {} ({})", pbx.channel.id, pbx.channel.name);

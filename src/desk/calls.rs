@@ -33,6 +33,9 @@ pub struct CtiSettings {
     /// The PBX's user names or extensions → agent ids, for "who answered".
     #[serde(default)]
     pub extensions: BTreeMap<String, i64>,
+    /// The PBX's queues → team ids: a queue's calls pop up at its team's agents.
+    #[serde(default)]
+    pub queues: BTreeMap<String, i64>,
 }
 
 words! {
@@ -115,7 +118,13 @@ fn required(field: &str, value: &str) -> Result<()> {
 
 impl Desk {
     /// Adds a PBX integration; its key is the token in the URL the PBX posts to.
-    pub async fn create_pbx(&self, name: &str, blocked: &[String]) -> Result<Pbx> {
+    pub async fn create_pbx(
+        &self,
+        name: &str,
+        blocked: &[String],
+        extensions: BTreeMap<String, i64>,
+        queues: BTreeMap<String, i64>,
+    ) -> Result<Pbx> {
         let name = name.trim();
         required("name", name)?;
         let blocked = blocked
@@ -124,7 +133,8 @@ impl Desk {
             .collect::<Result<Vec<_>>>()?;
         let settings = CtiSettings {
             blocked,
-            extensions: BTreeMap::new(),
+            extensions,
+            queues,
         };
         let at = now();
         let row = channel::ActiveModel {
@@ -253,7 +263,7 @@ impl Desk {
                 if e.user.len() > 1 {
                     to = None;
                 }
-                self.pop(to, &c).await?;
+                self.pop(pbx, to, &c).await?;
             }
             CallEvent::Answer if c.answered_at.is_none() && c.ended_at.is_none() => {
                 let by = e.user.first().cloned().or(e.answering_number.clone());
@@ -269,7 +279,7 @@ impl Desk {
                         u.agent_id = Set(agent_id);
                     })
                     .await?;
-                self.pop(agent_id, &c).await?;
+                self.pop(pbx, agent_id, &c).await?;
             }
             CallEvent::Answer => {}
             CallEvent::Hangup if c.ended_at.is_none() => {
@@ -302,13 +312,14 @@ impl Desk {
         }
         if event == CallEvent::Hangup {
             // The card closes (or shows the call-back ticket).
-            self.hub.call(c.agent_id, &c, Value::Null);
+            self.hub
+                .call(c.agent_id, self.queue_team(pbx, &c), &c, Value::Null);
         }
         Ok((answer, c.into()))
     }
 
     /// Tells the console about a call, with the caller's card.
-    async fn pop(&self, agent_id: Option<i64>, c: &call::Model) -> Result<()> {
+    async fn pop(&self, pbx: &Pbx, agent_id: Option<i64>, c: &call::Model) -> Result<()> {
         let card = match c.contact_id {
             Some(id) => {
                 let d = self.contact_detail(id).await?;
@@ -325,8 +336,16 @@ impl Desk {
             }
             None => Value::Null,
         };
-        self.hub.call(agent_id, c, card);
+        self.hub.call(agent_id, self.queue_team(pbx, c), c, card);
         Ok(())
+    }
+
+    /// The team a call's queue belongs to, if the integration maps it.
+    fn queue_team(&self, pbx: &Pbx, c: &call::Model) -> Option<i64> {
+        c.queue
+            .as_ref()
+            .and_then(|q| pbx.settings.queues.get(q))
+            .copied()
     }
 
     /// Recent calls, newest first (the caller log).

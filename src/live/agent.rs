@@ -122,7 +122,7 @@ impl Connection {
                                 let _ = send(&mut sink, envelope.json.clone()).await;
                                 end = Some(End::Close(close::SESSION_ENDED, "session ended"));
                             }
-                        } else if envelope.scope.reaches(&self.topics, self.agent_id) && !send(&mut sink, envelope.json.clone()).await {
+                        } else if envelope.scope.reaches(&self.topics, self.agent_id, &self.teams) && !send(&mut sink, envelope.json.clone()).await {
                             end = Some(End::Quiet);
                         }
                     }

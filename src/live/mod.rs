@@ -83,9 +83,11 @@ pub enum Scope {
     },
     Presence,
     /// A call for the screen pop: to one agent (who answered, or whose extension it
-    /// rings), or to every agent subscribed to `calls`.
+    /// rings), else to the members of the queue's team, else to every agent subscribed
+    /// to `calls`.
     Call {
         agent_id: Option<i64>,
+        team_id: Option<i64>,
     },
     /// An agent's sessions ended: one (`Some`) or all of them (`None`). Not a topic:
     /// the hub's connections act on it themselves.
@@ -133,12 +135,21 @@ impl std::str::FromStr for Topic {
 }
 
 impl Scope {
-    /// True when a connection of `agent_id` subscribed to `topics` should get this event.
-    pub fn reaches(&self, topics: &BTreeSet<Topic>, agent_id: i64) -> bool {
+    /// True when a connection of `agent_id` (a member of `teams`) subscribed to `topics`
+    /// should get this event.
+    pub fn reaches(&self, topics: &BTreeSet<Topic>, agent_id: i64, teams: &[i64]) -> bool {
         match *self {
             Scope::Presence => topics.contains(&Topic::Presence),
-            Scope::Call { agent_id: to } => {
-                topics.contains(&Topic::Calls) && to.is_none_or(|to| to == agent_id)
+            Scope::Call {
+                agent_id: to,
+                team_id,
+            } => {
+                topics.contains(&Topic::Calls)
+                    && match (to, team_id) {
+                        (Some(to), _) => to == agent_id,
+                        (None, Some(team)) => teams.contains(&team),
+                        (None, None) => true,
+                    }
             }
             Scope::SessionsEnded { .. } => false,
             Scope::Ticket { id, team_id, queue } => {
@@ -281,10 +292,16 @@ impl Hub {
     }
 
     /// A message's delivery status changed; only the ticket's viewers need it.
-    /// A call for the screen pop.
-    pub fn call(&self, agent_id: Option<i64>, call: &entity::call::Model, card: serde_json::Value) {
+    /// A call for the screen pop (see [`Scope::Call`] for who gets it).
+    pub fn call(
+        &self,
+        agent_id: Option<i64>,
+        team_id: Option<i64>,
+        call: &entity::call::Model,
+        card: serde_json::Value,
+    ) {
         self.publish(
-            Scope::Call { agent_id },
+            Scope::Call { agent_id, team_id },
             &Event::Call {
                 call: call.clone(),
                 card,
