@@ -27,6 +27,7 @@
 
 mod common;
 use common::{
+    login,
     ClientProcess, Dist, Holder, ORIGIN, ParentLines, Socket, bench_main, connect_ws, dist,
     env_usize, next_text, open_files_limit, own_rss_kib, settle, start_desk, tell_parent,
 };
@@ -92,31 +93,6 @@ async fn open_many(
         .collect()
         .await;
     results.into_iter().collect()
-}
-
-/// Signs in once; returns the `sb_session=…` cookie.
-async fn login(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
-    let res = client
-        .post(format!("{base}/api/v1/session"))
-        .header("origin", ORIGIN)
-        .json(&json!({"email": EMAIL, "password": PASSWORD}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        res.status() == 200,
-        "login failed: {} {}",
-        res.status(),
-        res.text().await.unwrap_or_default()
-    );
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .find(|c| c.starts_with("sb_session="))
-        .ok_or_else(|| anyhow::anyhow!("no session cookie"))?;
-    Ok(cookie.to_owned())
 }
 
 /// The sequence number of a `message_added` frame of ours.
@@ -270,7 +246,7 @@ async fn run() {
     let t = Instant::now();
     let client = reqwest::Client::new();
     let cookies: Vec<String> = stream::iter(0..agents)
-        .map(|_| login(&client, &base_url))
+        .map(|_| login(&client, &base_url, EMAIL, PASSWORD))
         .buffer_unordered(4)
         .collect::<Vec<_>>()
         .await

@@ -371,3 +371,33 @@ pub fn tell_parent(line: &str) {
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
+
+/// Signs in once; returns the `sb_session=…` cookie.
+pub async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let res = client
+        .post(format!("{base}/api/v1/session"))
+        .header("origin", ORIGIN)
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        res.status() == 200,
+        "login failed: {} {}",
+        res.status(),
+        res.text().await.unwrap_or_default()
+    );
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|c| c.starts_with("sb_session="))
+        .ok_or_else(|| anyhow::anyhow!("no session cookie"))?;
+    Ok(cookie.to_owned())
+}
