@@ -42,9 +42,14 @@ async fn run() {
     .await
     .expect("agent");
     // A known caller with history: the card has something to carry.
-    desk.ingest(&Inbound::text(Channel::Api, "k1", IdentityClaim::new(IdentityKind::Phone, "+49301234567"), "Frage"))
-        .await
-        .expect("a ticket");
+    desk.ingest(&Inbound::text(
+        Channel::Api,
+        "k1",
+        IdentityClaim::new(IdentityKind::Phone, "+49301234567"),
+        "Frage",
+    ))
+    .await
+    .expect("a ticket");
     let orders: Vec<OrderInput> = (0..10)
         .map(|i| {
             serde_json::from_value(json!({
@@ -67,9 +72,12 @@ async fn run() {
         .expect("login");
     let mut sockets = Vec::new();
     for _ in 0..agents {
-        let mut ws = connect_ws(&format!("ws://{addr}/ws/agent"), &[("cookie", &cookie), ("origin", ORIGIN)])
-            .await
-            .expect("socket");
+        let mut ws = connect_ws(
+            &format!("ws://{addr}/ws/agent"),
+            &[("cookie", &cookie), ("origin", ORIGIN)],
+        )
+        .await
+        .expect("socket");
         next_text(&mut ws).await.expect("hello");
         let sub = json!({"type": "subscribe", "topics": ["calls"]}).to_string();
         ws.send(Message::Text(sub.into())).await.expect("subscribe");

@@ -27,9 +27,8 @@
 
 mod common;
 use common::{
-    login,
     ClientProcess, Dist, Holder, ORIGIN, ParentLines, Socket, bench_main, connect_ws, dist,
-    env_usize, next_text, open_files_limit, own_rss_kib, settle, start_desk, tell_parent,
+    env_usize, login, next_text, open_files_limit, own_rss_kib, settle, start_desk, tell_parent,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};

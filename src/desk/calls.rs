@@ -89,6 +89,10 @@ pub struct CallView {
     pub waiting_seconds: Option<i64>,
     /// Seconds from the answer to the end.
     pub talking_seconds: Option<i64>,
+    /// The contact's name, for the caller log.
+    pub contact_name: Option<String>,
+    /// The call-back ticket's number.
+    pub ticket_number: Option<i64>,
 }
 
 impl From<call::Model> for CallView {
@@ -105,6 +109,8 @@ impl From<call::Model> for CallView {
             call,
             waiting_seconds: waiting,
             talking_seconds: talking,
+            contact_name: None,
+            ticket_number: None,
         }
     }
 }
@@ -271,15 +277,22 @@ impl Desk {
                     Some(name) => self.agent_for(pbx, name).await?,
                     None => None,
                 };
+                // The caller may have become a contact while it rang.
+                let contact_id = match c.contact_id {
+                    Some(id) => Some(id),
+                    None => self.contact_by_phone(customer).await?,
+                };
                 c = self
                     .update_call(c.id, |u| {
                         u.status = Set("talking".into());
                         u.answered_at = Set(Some(at));
                         u.answered_by = Set(by.clone());
                         u.agent_id = Set(agent_id);
+                        u.contact_id = Set(contact_id);
                     })
                     .await?;
-                self.pop(pbx, agent_id, &c).await?;
+                // Everyone it rang at learns who took it; the card stays with them.
+                self.pop(pbx, None, &c).await?;
             }
             CallEvent::Answer => {}
             CallEvent::Hangup if c.ended_at.is_none() => {
@@ -294,9 +307,10 @@ impl Desk {
                 } else {
                     None
                 };
-                let contact_id = match ticket_id {
-                    Some(t) => Some(self.ticket(t).await?.contact_id),
-                    None => c.contact_id,
+                let contact_id = match (ticket_id, c.contact_id) {
+                    (Some(t), _) => Some(self.ticket(t).await?.contact_id),
+                    (None, Some(id)) => Some(id),
+                    (None, None) => self.contact_by_phone(customer).await?,
                 };
                 c = self
                     .update_call(c.id, |u| {
@@ -313,7 +327,7 @@ impl Desk {
         if event == CallEvent::Hangup {
             // The card closes (or shows the call-back ticket).
             self.hub
-                .call(c.agent_id, self.queue_team(pbx, &c), &c, Value::Null);
+                .call(None, self.queue_team(pbx, &c), &c, Value::Null);
         }
         Ok((answer, c.into()))
     }
@@ -354,11 +368,35 @@ impl Desk {
         if let Some(id) = before {
             q = q.filter(call::Column::Id.lt(id));
         }
-        Ok(q.limit(limit.min(200))
+        let calls = q.limit(limit.min(200)).all(self.store.db()).await?;
+        // Names and ticket numbers for the whole page in two queries.
+        let contact_ids: Vec<i64> = calls.iter().filter_map(|c| c.contact_id).collect();
+        let ticket_ids: Vec<i64> = calls.iter().filter_map(|c| c.ticket_id).collect();
+        let names: std::collections::HashMap<i64, Option<String>> = entity::contact::Entity::find()
+            .filter(entity::contact::Column::Id.is_in(contact_ids))
             .all(self.store.db())
             .await?
             .into_iter()
-            .map(CallView::from)
+            .map(|c| (c.id, c.name))
+            .collect();
+        let numbers: std::collections::HashMap<i64, i64> = entity::ticket::Entity::find()
+            .filter(entity::ticket::Column::Id.is_in(ticket_ids))
+            .all(self.store.db())
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.number))
+            .collect();
+        Ok(calls
+            .into_iter()
+            .map(|c| {
+                let mut v = CallView::from(c);
+                v.contact_name = v
+                    .call
+                    .contact_id
+                    .and_then(|id| names.get(&id).cloned().flatten());
+                v.ticket_number = v.call.ticket_id.and_then(|id| numbers.get(&id).copied());
+                v
+            })
             .collect())
     }
 

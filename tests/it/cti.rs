@@ -121,7 +121,10 @@ async fn a_call_pops_up_with_the_callers_orders() {
     use crate::live::{open, until};
     let app = TestApp::start(Engine::Sqlite).await;
     let desk = app.desk.clone();
-    let pbx = desk.create_pbx("PBX", &[], Default::default(), Default::default()).await.unwrap();
+    let pbx = desk
+        .create_pbx("PBX", &[], Default::default(), Default::default())
+        .await
+        .unwrap();
     let known = desk
         .ingest(&Inbound::text(
             Channel::Api,
@@ -161,9 +164,16 @@ async fn a_call_pops_up_with_the_callers_orders() {
     // A queue mapped to a team pops up at its members only.
     let team = desk.create_team("Hotline").await.unwrap().team.id;
     let member = app.signed_in(Role::Agent).await;
-    desk.set_team_member(team, member.agent_id, true).await.unwrap();
+    desk.set_team_member(team, member.agent_id, true)
+        .await
+        .unwrap();
     let hotline = desk
-        .create_pbx("Hotline PBX", &[], Default::default(), [("hotline".to_owned(), team)].into())
+        .create_pbx(
+            "Hotline PBX",
+            &[],
+            Default::default(),
+            [("hotline".to_owned(), team)].into(),
+        )
         .await
         .unwrap();
     let mut member_ws = open(&app, &member, &["calls"]).await;

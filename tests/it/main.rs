@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+mod calls_browser;
 mod cli;
 mod console;
 mod cti;

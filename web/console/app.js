@@ -10,6 +10,8 @@ import './ticket.js';
 import './contact.js';
 import './presence.js';
 import './help.js';
+import { rememberContact, rememberTicket } from './call.js';
+import './calllog.js';
 
 const ERROR_FOR = 15000;
 const ANNOUNCE_FOR = 10000;
@@ -32,7 +34,13 @@ class SbApp extends HTMLElement {
     this.addEventListener('sb-signed-in', (e) => guard(this, this.enter(e.detail)));
     this.addEventListener('sb-ticket-loaded', (e) => guard(this, this.contact && this.contact.show(e.detail.contact_id, e.detail.id)));
     this.addEventListener('sb-ticket-changed', (e) => { this.queue.applyTicket(e.detail); this.contact.applyTicket(e.detail); });
-    this.addEventListener('sb-contact-loaded', (e) => { if (this.ticket) this.ticket.setContactName(e.detail.name); });
+    this.addEventListener('sb-contact-loaded', (e) => {
+      rememberContact(e.detail);
+      // The panel may show another contact than the ticket's (a caller's, from a call card).
+      const ticket = this.ticket && this.ticket.ticket;
+      if (ticket && ticket.contact_id === e.detail.id) this.ticket.setContactName(e.detail.name);
+    });
+    this.addEventListener('sb-show-contact', (e) => guard(this, this.showContact(e.detail)));
     this.addEventListener('sb-contact-merged', () => guard(this, this.ticket && this.ticket.reload()));
     this.addEventListener('sb-typing', () => this.live.typing());
     window.addEventListener('hashchange', () => this.route());
@@ -91,6 +99,7 @@ class SbApp extends HTMLElement {
     this.firstSync = null;
     this.loggingOut = false;
     this.queue = this.ticket = this.contact = this.presence = this.help = this.header = null;
+    this.calls = this.callLog = this.callsLink = null;
     this.dataset.state = 'login';
     this.renderConnection('closed');
     const login = h('sb-login');
@@ -109,7 +118,7 @@ class SbApp extends HTMLElement {
     this.dataset.state = 'loading';
     this.buildMain();
     this.live.start();
-    this.live.subscribe(['queue', 'presence', ...teamIds.map((id) => `team:${id}`)]);
+    this.live.subscribe(['queue', 'presence', 'calls', ...teamIds.map((id) => `team:${id}`)]);
     const names = this.loadDirectory();
     // Read the queue only once the live topics are in, so nothing falls between the two.
     await new Promise((resolve) => {
@@ -137,13 +146,16 @@ class SbApp extends HTMLElement {
     this.ticket = h('sb-ticket');
     this.contact = h('sb-contact');
     this.help = h('sb-help');
-    this.nav = h('nav', { class: 'sidebar' }, this.queue, this.presence);
-    this.contactColumn = h('aside', { class: 'contact-column' }, this.contact);
+    this.calls = h('sb-calls');
+    this.callLog = h('sb-calllog', { hidden: true });
+    this.callsLink = h('a', { class: 'nav-link nav-calls', href: '#calls' });
+    this.nav = h('nav', { class: 'sidebar' }, h('div', { class: 'nav-links' }, this.callsLink), this.queue, this.presence);
+    this.contactColumn = h('aside', { class: 'contact-column', tabindex: '-1' }, this.contact);
     this.view.replaceChildren(h('div', { class: 'shell' },
       this.header,
       h('div', { class: 'layout' },
         this.nav,
-        h('div', { class: 'work' }, h('main', { class: 'ticket-column', id: 'main' }, this.ticket), this.contactColumn))),
+        h('div', { class: 'work' }, h('main', { class: 'ticket-column', id: 'main', tabindex: '-1' }, this.calls, this.ticket, this.callLog), this.contactColumn))),
     this.help);
     this.renderChrome();
   }
@@ -153,6 +165,10 @@ class SbApp extends HTMLElement {
     if (!this.header) return;
     this.nav.setAttribute('aria-label', t('queue.label'));
     this.contactColumn.setAttribute('aria-label', t('contact.label'));
+    this.callsLink.replaceChildren(
+      h('span', { class: 'nav-icon', 'aria-hidden': 'true', text: '☎' }),
+      h('span', { text: t('calls.nav') }));
+    this.callsLink.title = t('calls.navLabel');
     const me = this.meName();
     rerender(this.header, () => [
       h('span', { class: 'brand', text: t('app.name') }),
@@ -200,15 +216,34 @@ class SbApp extends HTMLElement {
 
   route() {
     if (!this.ticket) return;
+    const calls = location.hash === '#calls';
+    const wasCalls = !this.callLog.hidden;
+    this.callLog.hidden = !calls;
+    this.ticket.hidden = calls;
+    if (calls) this.callsLink.setAttribute('aria-current', 'page');
+    else this.callsLink.removeAttribute('aria-current');
+    if (calls && !wasCalls) guard(this, this.callLog.open());
     const match = /^#ticket\/(\d+)$/.exec(location.hash);
     const id = match ? Number(match[1]) : null;
     if (id === this.ticket.ticketId) return;
     this.queue.select(id);
     this.live.view(id);
     const known = id && this.queue.items.get(id);
-    if (!id) this.contact.clear();
+    if (!id && !calls) this.contact.clear();
     else if (known) guard(this, this.contact.show(known.contact_id, id));
     guard(this, this.ticket.open(id));
+  }
+
+  /** Shows a contact in the right column (from a call card or the caller log). */
+  async showContact({ contactId, created }) {
+    if (!this.contact || !contactId) return;
+    const ticket = this.ticket.ticket;
+    await this.contact.show(contactId, ticket && ticket.contact_id === contactId ? ticket.id : null);
+    if (!this.contact) return;
+    // A fresh contact has no name yet: straight to its name; else to the panel.
+    const target = (created && this.contact.querySelector('button.edit-name')) || this.contactColumn;
+    target.focus({ preventScroll: true });
+    this.contactColumn.scrollIntoView({ block: 'nearest' });
   }
 
   /** After a reconnect: re-read everything on screen so no missed event hides a change. */
@@ -216,6 +251,7 @@ class SbApp extends HTMLElement {
     if (!this.queue) return;
     const results = await Promise.allSettled([
       this.queue.load(), this.queue.loadCounts(), this.ticket.reload(), this.contact.reload(), this.loadDirectory(),
+      this.calls.refresh(), this.callLog.reload(),
     ]);
     for (const r of results) if (r.status === 'rejected') this.showError(r.reason);
   }
@@ -225,6 +261,7 @@ class SbApp extends HTMLElement {
     switch (message.type) {
       case 'ticket_created':
       case 'ticket_updated':
+        rememberTicket(message.ticket);
         this.queue.applyTicket(message.ticket, message.type === 'ticket_created');
         this.ticket.applyTicket(message.ticket);
         this.contact.applyTicket(message.ticket);
@@ -249,6 +286,10 @@ class SbApp extends HTMLElement {
       case 'customer_typing':
         this.ticket.applyCustomerTyping(message);
         break;
+      case 'call':
+        this.calls.applyCall(message.call, message.card);
+        this.callLog.applyCall(message.call);
+        break;
       case 'session_ended':
         if (!this.loggingOut) guard(this, this.checkSession());
         break;
@@ -272,6 +313,7 @@ class SbApp extends HTMLElement {
     }
     if (e.key === 'Escape') {
       if (isTyping(target) && this.ticket.composer.contains(target)) target.blur();
+      else if (!isTyping(target) && !document.querySelector('dialog[open]') && this.calls.dismissNewest()) e.preventDefault();
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing || isTyping(target)) return;

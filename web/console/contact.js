@@ -9,6 +9,52 @@ const ICONS = { email: '✉', phone: '☎', telegram: '✈', visitor: '◍', sho
 const ORDERS_SHOWN = 5;
 const SAVED_FOR = 4000;
 
+/** A customer's value (lifetime totals, order count, first and last order), as the
+ * contact panel and the call card show it. */
+export function valueBlock(value) {
+  const v = value || {};
+  const lifetime = Array.isArray(v.lifetime) ? v.lifetime : [];
+  const row = (term, ...desc) => h('div', { class: 'value-row' }, h('dt', { text: term }), h('dd', {}, ...desc));
+  return h('div', { class: 'customer-value' },
+    h('h3', { class: 'section-title', text: t('contact.value') }),
+    v.order_count
+      ? h('dl', { class: 'value-grid' },
+        row(t('value.lifetime'), lifetime.map((m) => h('span', { class: 'money', text: formatMoney(m.cents, m.currency) }))),
+        row(t('value.orders'), formatNumber(v.order_count)),
+        row(t('value.lastOrder'), v.last_order_at ? formatDate(v.last_order_at) : '—'),
+        row(t('value.firstOrder'), v.first_order_at ? formatDate(v.first_order_at) : '—'))
+      : h('p', { class: 'muted', text: t('value.none') }));
+}
+
+/** Orders, newest first: number, status, total and date, and (unless `items` is false)
+ * what was bought. */
+export function orderList(orders, { items = true } = {}) {
+  if (!orders || !orders.length) return h('p', { class: 'muted', text: t('value.none') });
+  return h('ol', { class: 'orders' }, orders.map((order) => h('li', { class: 'order', dataset: { orderNumber: order.number } },
+    h('div', { class: 'order-head' },
+      h('span', { class: 'order-number', 'aria-label': t('order.label', { number: order.number }), text: `#${order.number}` }),
+      h('span', { class: `order-status order-status-${String(order.status).toLowerCase()}`, text: order.status }),
+      h('span', { class: 'order-total', text: formatMoney(order.total_cents, order.currency) })),
+    h('time', { class: 'order-date muted', datetime: order.placed_at, text: formatDate(order.placed_at) }),
+    items
+      ? h('ul', { class: 'order-items' }, (order.items || []).map((item) => h('li', { class: 'order-item' },
+        h('span', { class: 'item-name' }, h('span', { class: 'item-qty', text: `${formatNumber(item.quantity)} × ` }), item.name),
+        h('span', { class: 'item-price', text: formatMoney(item.unit_price_cents, order.currency) }))))
+      : null)));
+}
+
+/** Tickets as links that open them in the console (click or Enter). */
+export function ticketList(tickets, className = 'earlier-tickets') {
+  return h('ul', { class: className }, tickets.map((ticket) => h('li', {},
+    h('a', { class: 'earlier-ticket', href: `#ticket/${ticket.id}`, dataset: { ticketId: ticket.id } },
+      h('span', { class: 'qi-line' },
+        h('span', { class: 'qi-number', text: `#${ticket.number}` }),
+        badge('status', ticket.status),
+        badge('channel', ticket.channel),
+        h('time', { class: 'qi-time', datetime: ticket.created_at, title: formatDateTime(ticket.created_at), text: formatDate(ticket.created_at) })),
+      h('span', { class: 'qi-subject', text: ticket.subject || t('ticket.noSubject') })))));
+}
+
 class SbContact extends HTMLElement {
   constructor() {
     super();
@@ -321,18 +367,7 @@ class SbContact extends HTMLElement {
   }
 
   valueView() {
-    const value = this.detail.value || {};
-    const lifetime = Array.isArray(value.lifetime) ? value.lifetime : [];
-    const row = (term, ...desc) => h('div', { class: 'value-row' }, h('dt', { text: term }), h('dd', {}, ...desc));
-    return h('div', { class: 'customer-value' },
-      h('h3', { class: 'section-title', text: t('contact.value') }),
-      value.order_count
-        ? h('dl', { class: 'value-grid' },
-          row(t('value.lifetime'), lifetime.map((m) => h('span', { class: 'money', text: formatMoney(m.cents, m.currency) }))),
-          row(t('value.orders'), formatNumber(value.order_count)),
-          row(t('value.lastOrder'), value.last_order_at ? formatDate(value.last_order_at) : '—'),
-          row(t('value.firstOrder'), value.first_order_at ? formatDate(value.first_order_at) : '—'))
-        : h('p', { class: 'muted', text: t('value.none') }));
+    return valueBlock(this.detail.value);
   }
 
   ordersView() {
@@ -340,17 +375,7 @@ class SbContact extends HTMLElement {
     const shown = this.allOrders ? orders : orders.slice(0, ORDERS_SHOWN);
     return [
       h('h3', { class: 'section-title', text: t('contact.orders') }),
-      orders.length
-        ? h('ol', { class: 'orders' }, shown.map((order) => h('li', { class: 'order', dataset: { orderNumber: order.number } },
-          h('div', { class: 'order-head' },
-            h('span', { class: 'order-number', 'aria-label': t('order.label', { number: order.number }), text: `#${order.number}` }),
-            h('span', { class: `order-status order-status-${String(order.status).toLowerCase()}`, text: order.status }),
-            h('span', { class: 'order-total', text: formatMoney(order.total_cents, order.currency) })),
-          h('time', { class: 'order-date muted', datetime: order.placed_at, text: formatDate(order.placed_at) }),
-          h('ul', { class: 'order-items' }, (order.items || []).map((item) => h('li', { class: 'order-item' },
-            h('span', { class: 'item-name' }, h('span', { class: 'item-qty', text: `${formatNumber(item.quantity)} × ` }), item.name),
-            h('span', { class: 'item-price', text: formatMoney(item.unit_price_cents, order.currency) })))))))
-        : h('p', { class: 'muted', text: t('value.none') }),
+      orderList(shown),
       orders.length > shown.length
         ? h('button', { type: 'button', class: 'ghost small', text: t('order.showAll', { count: orders.length }), onclick: () => { this.allOrders = true; this.renderSection('orders'); } })
         : null,
@@ -361,16 +386,7 @@ class SbContact extends HTMLElement {
     const tickets = (this.detail.tickets || []).filter((ticket) => ticket.id !== this.ticketId);
     return [
       h('h3', { class: 'section-title', text: t('contact.tickets') }),
-      tickets.length
-        ? h('ul', { class: 'earlier-tickets' }, tickets.map((ticket) => h('li', {},
-          h('a', { class: 'earlier-ticket', href: `#ticket/${ticket.id}`, dataset: { ticketId: ticket.id } },
-            h('span', { class: 'qi-line' },
-              h('span', { class: 'qi-number', text: `#${ticket.number}` }),
-              badge('status', ticket.status),
-              badge('channel', ticket.channel),
-              h('time', { class: 'qi-time', datetime: ticket.created_at, title: formatDateTime(ticket.created_at), text: formatDate(ticket.created_at) })),
-            h('span', { class: 'qi-subject', text: ticket.subject || t('ticket.noSubject') })))))
-        : h('p', { class: 'muted', text: t('contact.noTickets') }),
+      tickets.length ? ticketList(tickets) : h('p', { class: 'muted', text: t('contact.noTickets') }),
     ];
   }
 
