@@ -17,6 +17,47 @@ use serde::Deserialize;
 use crate::desk::{Channel, DeliveryStatus, Desk, Direction, Error};
 use crate::outbox::{Handler, Job, JobError};
 
+/// A file a messenger's message names, as fetched from the provider.
+pub(crate) enum Fetched {
+    Bytes(Vec<u8>),
+    /// The provider can never give it, for this reason.
+    Gone(String),
+}
+
+/// Adds a fetched file to a message: its bytes stored once, or, when the provider can
+/// never give it, a line in the text that names it, so the message is not lost for it.
+pub(crate) async fn attach(
+    desk: &Desk,
+    inbound: &mut crate::desk::Inbound,
+    provider: &str,
+    filename: String,
+    content_type: String,
+    fetched: Fetched,
+) -> std::io::Result<()> {
+    match fetched {
+        Fetched::Gone(why) => {
+            if !inbound.text.is_empty() {
+                inbound.text.push('\n');
+            }
+            inbound.text.push_str(&format!(
+                "[{filename} ({content_type}) could not be fetched from {provider}: {why}]"
+            ));
+        }
+        Fetched::Bytes(bytes) => {
+            let size = bytes.len() as i64;
+            let sha256 = desk.blobs.put(bytes).await?;
+            inbound.attachments.push(crate::desk::NewAttachment {
+                filename,
+                content_type,
+                size,
+                sha256,
+                content_id: None,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The clients of the outside world the channels talk to: SMTP pools, provider APIs.
 pub struct Clients {
     pub mail: email::smtp::Mailer,

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 
 use crate::desk::channels::{SmsNumber, SmsSecrets};
 use crate::desk::identity::{IdentityClaim, IdentityKind};
-use crate::desk::{Channel, DeliveryStatus, Desk, Inbound, IngestOutcome, NewAttachment};
+use crate::desk::{Channel, DeliveryStatus, Desk, Inbound, IngestOutcome};
 use crate::outbox::JobError;
 use entity::message;
 
@@ -519,33 +519,21 @@ pub async fn receive(
 ) -> Result<IngestOutcome, ReceiveError> {
     let secrets = number.secrets();
     for m in media {
-        let bytes = match api.media(&secrets, &m.url).await {
-            Ok(bytes) => bytes,
-            // A file that can never be had must not cost the message: it says so.
-            Err(ApiError::Permanent(why)) => {
-                inbound.text.push_str(&format!(
-                    "{}[{} ({}) could not be fetched from Twilio: {why}]",
-                    if inbound.text.is_empty() { "" } else { "\n" },
-                    m.filename,
-                    m.content_type
-                ));
-                continue;
-            }
+        let fetched = match api.media(&secrets, &m.url).await {
+            Ok(bytes) => super::Fetched::Bytes(bytes),
+            Err(ApiError::Permanent(why)) => super::Fetched::Gone(why),
             Err(ApiError::Retry(why)) => return Err(ReceiveError::Provider(why)),
         };
-        let size = bytes.len() as i64;
-        let sha256 = desk
-            .blobs
-            .put(bytes)
-            .await
-            .map_err(|e| ReceiveError::Store(e.to_string()))?;
-        inbound.attachments.push(NewAttachment {
-            filename: m.filename,
-            content_type: m.content_type,
-            size,
-            sha256,
-            content_id: None,
-        });
+        super::attach(
+            desk,
+            &mut inbound,
+            "Twilio",
+            m.filename,
+            m.content_type,
+            fetched,
+        )
+        .await
+        .map_err(|e| ReceiveError::Store(e.to_string()))?;
     }
     desk.ingest(&inbound).await.map_err(|e| match e {
         crate::desk::Error::Invalid { .. } => ReceiveError::Invalid(e.to_string()),

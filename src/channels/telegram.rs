@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::desk::channels::TelegramBot;
 use crate::desk::identity::{IdentityClaim, IdentityKind};
-use crate::desk::{Channel, DeliveryStatus, Desk, Inbound, NewAttachment};
+use crate::desk::{Channel, DeliveryStatus, Desk, Inbound};
 use crate::outbox::JobError;
 use entity::message;
 
@@ -371,32 +371,21 @@ pub async fn receive(
 ) -> Result<crate::desk::IngestOutcome, ReceiveError> {
     let token = bot.secrets().bot_token;
     for f in files {
-        let bytes = match api.file(&token, &f.file_id).await {
-            Ok(bytes) => bytes,
-            // A file that can never be had must not cost the message: it says so.
-            Err(ApiError::Permanent(why)) => {
-                inbound.text.push_str(&format!(
-                    "{}[{} could not be fetched from Telegram: {why}]",
-                    if inbound.text.is_empty() { "" } else { "\n" },
-                    f.filename
-                ));
-                continue;
-            }
+        let fetched = match api.file(&token, &f.file_id).await {
+            Ok(bytes) => super::Fetched::Bytes(bytes),
+            Err(ApiError::Permanent(why)) => super::Fetched::Gone(why),
             Err(retry) => return Err(ReceiveError::Provider(retry)),
         };
-        let size = bytes.len() as i64;
-        let sha256 = desk
-            .blobs
-            .put(bytes)
-            .await
-            .map_err(|e| ReceiveError::Store(e.to_string()))?;
-        inbound.attachments.push(NewAttachment {
-            filename: f.filename,
-            content_type: f.content_type,
-            size,
-            sha256,
-            content_id: None,
-        });
+        super::attach(
+            desk,
+            &mut inbound,
+            "Telegram",
+            f.filename,
+            f.content_type,
+            fetched,
+        )
+        .await
+        .map_err(|e| ReceiveError::Store(e.to_string()))?;
     }
     desk.ingest(&inbound).await.map_err(|e| match e {
         crate::desk::Error::Invalid { .. } => ReceiveError::Invalid(e.to_string()),

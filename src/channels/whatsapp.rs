@@ -387,34 +387,22 @@ pub async fn receive(
 ) -> Result<crate::desk::IngestOutcome, JobError> {
     let token = number.secrets().access_token;
     for f in media {
-        let bytes = match api
-            .media(&token, &f.id, desk.rules.mail.max_message_bytes)
-            .await
-        {
-            Ok(bytes) => bytes,
-            Err(JobError::Permanent(why)) => {
-                inbound.text.push_str(&format!(
-                    "{}[{} could not be fetched from WhatsApp: {why}]",
-                    if inbound.text.is_empty() { "" } else { "\n" },
-                    f.filename
-                ));
-                continue;
-            }
+        let max = desk.rules.mail.max_message_bytes;
+        let fetched = match api.media(&token, &f.id, max).await {
+            Ok(bytes) => super::Fetched::Bytes(bytes),
+            Err(JobError::Permanent(why)) => super::Fetched::Gone(why),
             Err(retry) => return Err(retry),
         };
-        let size = bytes.len() as i64;
-        let sha256 = desk
-            .blobs
-            .put(bytes)
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
-        inbound.attachments.push(crate::desk::NewAttachment {
-            filename: f.filename,
-            content_type: f.content_type,
-            size,
-            sha256,
-            content_id: None,
-        });
+        super::attach(
+            desk,
+            &mut inbound,
+            "WhatsApp",
+            f.filename,
+            f.content_type,
+            fetched,
+        )
+        .await
+        .map_err(|e| JobError::Retry(e.to_string()))?;
     }
     desk.ingest(&inbound).await.map_err(|e| match e {
         crate::desk::Error::Invalid { .. } => JobError::Permanent(e.to_string()),

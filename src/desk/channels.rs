@@ -122,6 +122,33 @@ fn check_name(name: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
+impl Desk {
+    /// Stores a new, active channel with fresh public and token keys.
+    pub(crate) async fn insert_channel(
+        &self,
+        kind: &str,
+        name: String,
+        secret: String,
+        settings: serde_json::Value,
+    ) -> Result<channel::Model> {
+        let at = now();
+        Ok(channel::ActiveModel {
+            kind: Set(kind.into()),
+            name: Set(name),
+            key: Set(random_secret(12)),
+            secret: Set(secret),
+            token_key: Set(random_secret(32)),
+            settings: Set(settings),
+            active: Set(true),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        }
+        .insert(self.store.db())
+        .await?)
+    }
+}
+
 /// A channel's settings of its kind; unreadable ones are a store error.
 fn settings_of<T: serde::de::DeserializeOwned>(channel: &channel::Model) -> Result<T> {
     serde_json::from_value(channel.settings.clone()).map_err(|e| {
@@ -606,21 +633,9 @@ impl Desk {
             imap_password: take_password("imap", &mut settings.imap, None, None)?,
             smtp_password: take_password("smtp", &mut settings.smtp, None, None)?,
         };
-        let at = now();
-        let row = channel::ActiveModel {
-            kind: Set(MAIL.into()),
-            name: Set(name),
-            key: Set(random_secret(12)),
-            secret: Set(json!(secrets).to_string()),
-            token_key: Set(random_secret(32)),
-            settings: Set(json!(settings)),
-            active: Set(true),
-            created_at: Set(at),
-            updated_at: Set(at),
-            ..Default::default()
-        }
-        .insert(self.store.db())
-        .await?;
+        let row = self
+            .insert_channel(MAIL, name, json!(secrets).to_string(), json!(settings))
+            .await?;
         mail_account(row)
     }
 
@@ -787,21 +802,9 @@ impl Desk {
             bot_token: bot_token.to_owned(),
             webhook_secret: random_secret(32),
         };
-        let at = now();
-        let row = channel::ActiveModel {
-            kind: Set(TELEGRAM.into()),
-            name: Set(name),
-            key: Set(random_secret(12)),
-            secret: Set(json!(secrets).to_string()),
-            token_key: Set(random_secret(32)),
-            settings: Set(json!({})),
-            active: Set(true),
-            created_at: Set(at),
-            updated_at: Set(at),
-            ..Default::default()
-        }
-        .insert(self.store.db())
-        .await?;
+        let row = self
+            .insert_channel(TELEGRAM, name, json!(secrets).to_string(), json!({}))
+            .await?;
         Ok(TelegramBot { channel: row })
     }
 
@@ -914,21 +917,9 @@ impl Desk {
             auth_token: auth_token.to_owned(),
         };
         let settings = SmsSettings { phone_number };
-        let at = now();
-        let row = channel::ActiveModel {
-            kind: Set(SMS.into()),
-            name: Set(name),
-            key: Set(random_secret(12)),
-            secret: Set(json!(secrets).to_string()),
-            token_key: Set(random_secret(32)),
-            settings: Set(json!(settings)),
-            active: Set(true),
-            created_at: Set(at),
-            updated_at: Set(at),
-            ..Default::default()
-        }
-        .insert(self.store.db())
-        .await?;
+        let row = self
+            .insert_channel(SMS, name, json!(secrets).to_string(), json!(settings))
+            .await?;
         Ok(SmsNumber {
             channel: row,
             settings,
@@ -1047,21 +1038,9 @@ impl Desk {
         let settings = WhatsappSettings {
             phone_number_id: phone_number_id.to_owned(),
         };
-        let at = now();
-        let row = channel::ActiveModel {
-            kind: Set(WHATSAPP.into()),
-            name: Set(name),
-            key: Set(random_secret(12)),
-            secret: Set(json!(secrets).to_string()),
-            token_key: Set(random_secret(32)),
-            settings: Set(json!(settings)),
-            active: Set(true),
-            created_at: Set(at),
-            updated_at: Set(at),
-            ..Default::default()
-        }
-        .insert(self.store.db())
-        .await?;
+        let row = self
+            .insert_channel(WHATSAPP, name, json!(secrets).to_string(), json!(settings))
+            .await?;
         Ok(WhatsappNumber {
             channel: row,
             settings,

@@ -4,7 +4,7 @@
 //! the customer's mailbox with the threading headers a mail program needs.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::json;
@@ -16,21 +16,10 @@ use switchboard::desk::{Actor, Channel, Desk, Inbound, Role};
 use switchboard::store::Store;
 
 use crate::mailserver::{MailServer, OTHER_DOMAIN, mail_server};
+use crate::support::eventually as until;
 use crate::support::{Api, Engine, TestApp};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Polls `check` until it gives a value or `WAIT` is over.
-async fn until<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < WAIT, "waited {WAIT:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn server(ms: &MailServer, imap: bool, user: &str) -> Server {
     Server {

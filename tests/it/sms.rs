@@ -7,7 +7,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -19,6 +18,7 @@ use serde_json::{Value, json};
 use switchboard::desk::tickets::ReplyInput;
 use switchboard::desk::{Actor, Role};
 
+use crate::support::eventually as until;
 use crate::support::{Engine, ORIGIN, TestApp};
 
 const SID: &str = "AC3f9a1c2b4d5e6f708192a3b4c5d6e7f8";
@@ -330,20 +330,6 @@ async fn post(
         .unwrap_or_default()
         .to_owned();
     (status, content_type, res.text().await.unwrap())
-}
-
-async fn until<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "waited for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn status_of(

@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -14,6 +13,7 @@ use serde_json::{Value, json};
 use switchboard::desk::tickets::ReplyInput;
 use switchboard::desk::{Actor, Role};
 
+use crate::support::eventually as until;
 use crate::support::{Engine, TestApp};
 
 const TOKEN: &str = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
@@ -171,20 +171,6 @@ async fn post(
     crate::support::reply(req.send().await.unwrap()).await
 }
 
-async fn until<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "waited for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegram_updates_become_tickets_and_answers_go_back() {
     let (base, fake) = fake_telegram().await;
@@ -284,7 +270,8 @@ async fn telegram_updates_become_tickets_and_answers_go_back() {
         .await
         .unwrap();
     assert!(
-        m.text.contains("a.pdf could not be fetched from Telegram"),
+        m.text
+            .contains("a.pdf (application/pdf) could not be fetched from Telegram"),
         "{}",
         m.text
     );

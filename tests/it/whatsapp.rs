@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -14,6 +13,7 @@ use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use switchboard::desk::Role;
 
+use crate::support::eventually as until;
 use crate::support::{Api, Engine, TestApp};
 
 const ACCESS_TOKEN: &str = "EAAGm0PX4ZCpsBAKZCtestaccesstoken0123456789";
@@ -158,20 +158,6 @@ async fn post(app: &TestApp, body: &Value, signature_of: Option<&str>) -> (u16, 
         req = req.header("x-hub-signature-256", signature(secret, &body));
     }
     crate::support::reply(req.body(body).send().await.unwrap()).await
-}
-
-async fn until<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "waited for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
