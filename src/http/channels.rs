@@ -5,11 +5,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiResult, Id, Json, parse_json};
 use crate::desk::Role;
+use crate::desk::calls::CTI;
 use crate::desk::channels::{
     MAIL, MailAccountChange, NewMailAccount, NewWidget, WIDGET, WidgetChange, WidgetSite,
 };
@@ -26,6 +28,10 @@ pub struct ChannelView {
     /// The shared secret: shown when created or rotated, never again.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
+    /// What to enter at the provider, shown when created: webhook addresses, the
+    /// WhatsApp verify token, the PBX's secret URL, whether Telegram took the webhook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    setup: Option<serde_json::Value>,
 }
 
 /// The `<script>` tag that embeds a widget site, served from this desk.
@@ -36,14 +42,26 @@ pub fn snippet(state: &AppState, key: &str) -> String {
     )
 }
 
-fn view(state: &AppState, channel: channel::Model, secret: Option<String>) -> ChannelView {
+fn view(state: &AppState, mut channel: channel::Model, secret: Option<String>) -> ChannelView {
     let snippet =
         (channel.kind == crate::desk::channels::WIDGET).then(|| snippet(state, &channel.key));
+    if channel.kind == CTI {
+        // A PBX's key is the secret in its URL: shown once, when created.
+        channel.key = String::new();
+    }
     ChannelView {
         channel,
         snippet,
         secret,
+        setup: None,
     }
+}
+
+/// The desk's public address of `path`.
+fn public(state: &AppState, path: &str) -> String {
+    let mut url = state.config.public_url.clone();
+    url.set_path(path);
+    url.to_string()
 }
 
 pub async fn list(
@@ -67,12 +85,38 @@ pub async fn show(
     Ok(axum::Json(view(&state, row, None)))
 }
 
-/// A new channel: `"kind": "widget"` (the default) or `"email"`.
+/// A new channel: `"kind": "widget"` (the default), `"email"`, `"telegram"`,
+/// `"whatsapp"`, `"sms"` or `"cti"`.
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum NewChannel {
     Widget(NewWidget),
     Email(Box<NewMailAccount>),
+    Telegram {
+        name: String,
+        bot_token: String,
+    },
+    Whatsapp {
+        name: String,
+        phone_number_id: String,
+        access_token: String,
+        app_secret: String,
+    },
+    Sms {
+        name: String,
+        phone_number: String,
+        account_sid: String,
+        auth_token: String,
+    },
+    Cti {
+        name: String,
+        #[serde(default)]
+        blocked: Vec<String>,
+        #[serde(default)]
+        extensions: std::collections::BTreeMap<String, i64>,
+        #[serde(default)]
+        queues: std::collections::BTreeMap<String, i64>,
+    },
 }
 
 pub async fn create(
@@ -85,14 +129,73 @@ pub async fn create(
         fields.entry("kind").or_insert_with(|| WIDGET.into());
     }
     let new: NewChannel = parse_json(&serde_json::to_vec(&body).unwrap_or_default())?;
-    let (row, secret) = match new {
+    let desk = &state.desk;
+    let (row, secret, setup) = match new {
         NewChannel::Widget(new) => {
-            let (site, secret): (WidgetSite, String) = state.desk.create_widget(&new).await?;
-            (site.channel, Some(secret))
+            let (site, secret): (WidgetSite, String) = desk.create_widget(&new).await?;
+            (site.channel, Some(secret), None)
         }
-        NewChannel::Email(new) => (state.desk.create_mail_account(&new).await?.channel, None),
+        NewChannel::Email(new) => (desk.create_mail_account(&new).await?.channel, None, None),
+        NewChannel::Telegram { name, bot_token } => {
+            let bot = desk.create_telegram_bot(&name, &bot_token).await?;
+            let url = public(&state, &format!("/webhooks/telegram/{}", bot.channel.id));
+            let secrets = bot.secrets();
+            // Telegram learns the address and the secret now; the bot is kept either way.
+            let registered = state
+                .clients
+                .telegram
+                .set_webhook(&secrets.bot_token, &url, &secrets.webhook_secret)
+                .await;
+            let setup = match registered {
+                Ok(()) => json!({"webhook": url, "registered": true}),
+                Err(e) => json!({"webhook": url, "registered": false, "error": e.to_string()}),
+            };
+            (bot.channel, None, Some(setup))
+        }
+        NewChannel::Whatsapp {
+            name,
+            phone_number_id,
+            access_token,
+            app_secret,
+        } => {
+            let n = desk
+                .create_whatsapp_number(&name, &phone_number_id, &access_token, &app_secret)
+                .await?;
+            let setup = json!({
+                "callback_url": public(&state, "/webhooks/whatsapp"),
+                "verify_token": n.secrets().verify_token,
+            });
+            (n.channel, None, Some(setup))
+        }
+        NewChannel::Sms {
+            name,
+            phone_number,
+            account_sid,
+            auth_token,
+        } => {
+            let n = desk
+                .create_sms_number(&name, &phone_number, &account_sid, &auth_token)
+                .await?;
+            let setup = json!({
+                "webhook": public(&state, &format!("/webhooks/twilio/{}", n.channel.id)),
+                "status_callback": public(&state, &format!("/webhooks/twilio/{}/status", n.channel.id)),
+            });
+            (n.channel, None, Some(setup))
+        }
+        NewChannel::Cti {
+            name,
+            blocked,
+            extensions,
+            queues,
+        } => {
+            let pbx = desk.create_pbx(&name, &blocked, extensions, queues).await?;
+            let url = public(&state, &format!("/api/v1/cti/{}", pbx.channel.key));
+            (pbx.channel, None, Some(json!({"event_url": url})))
+        }
     };
-    Ok((StatusCode::CREATED, axum::Json(view(&state, row, secret))))
+    let mut view = view(&state, row, secret);
+    view.setup = setup;
+    Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
 pub async fn update(

@@ -425,3 +425,93 @@ async fn the_cli_registers_the_webhook() {
     assert_eq!(body["url"], "https://desk.example/webhooks/telegram/1");
     assert!(body["secret_token"].as_str().unwrap().len() >= 32);
 }
+
+/// Admins add every kind of channel over the API; what to enter at the provider comes
+/// back once, and a PBX's secret URL never shows again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_channels_api_adds_messengers_and_pbxs() {
+    let (base, fake) = fake_telegram().await;
+    let app = TestApp::start_with(Engine::Sqlite, &[("SWITCHBOARD_TELEGRAM_API_URL", &base)]).await;
+    let (_, admin_token) = app.desk.create_token("admin", Role::Admin).await.unwrap();
+    let (_, agent_token) = app.desk.create_token("agent", Role::Agent).await.unwrap();
+    let admin = crate::support::Api::new(&app.base, &admin_token);
+    let agent = crate::support::Api::new(&app.base, &agent_token);
+
+    let (s, tg) = admin
+        .send(
+            "POST",
+            "/api/v1/channels",
+            json!({"kind": "telegram", "name": "Shop bot", "bot_token": TOKEN}),
+        )
+        .await;
+    assert_eq!(s, 201, "{tg}");
+    assert_eq!(tg["setup"]["registered"], true, "{tg}");
+    let hook = format!("{}/webhooks/telegram/{}", crate::support::ORIGIN, tg["id"]);
+    assert_eq!(tg["setup"]["webhook"], hook);
+    assert!(
+        fake.0
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .any(|(p, b)| p.ends_with("setWebhook") && b["url"] == hook.as_str())
+    );
+    assert!(!tg.to_string().contains(TOKEN));
+    let (s, b) = admin
+        .send(
+            "POST",
+            "/api/v1/channels",
+            json!({"kind": "telegram", "name": "x", "bot_token": "nope"}),
+        )
+        .await;
+    assert_eq!((s, b["field"].as_str()), (422, Some("bot_token")));
+    assert_eq!(
+        agent
+            .send(
+                "POST",
+                "/api/v1/channels",
+                json!({"kind": "telegram", "name": "x", "bot_token": TOKEN})
+            )
+            .await
+            .0,
+        403
+    );
+
+    let (s, wa) = admin.send("POST", "/api/v1/channels", json!({"kind": "whatsapp", "name": "WA", "phone_number_id": "106540352242922", "access_token": "EAAGm0PX4ZCpsBAKZCtestaccesstoken0123456789", "app_secret": "4f1a9c0e2b7d4e6f8a1b3c5d7e9f0a2b"})).await;
+    assert_eq!(s, 201, "{wa}");
+    assert!(wa["setup"]["verify_token"].as_str().unwrap().len() >= 24);
+    assert!(!wa.to_string().contains("4f1a9c0e2b7d4e6f8a1b3c5d7e9f0a2b"));
+
+    let (s, sms) = admin.send("POST", "/api/v1/channels", json!({"kind": "sms", "name": "SMS", "phone_number": "+4930 9876543", "account_sid": format!("AC{}", "a".repeat(32)), "auth_token": "b".repeat(32)})).await;
+    assert_eq!(s, 201, "{sms}");
+    assert!(
+        sms["setup"]["status_callback"]
+            .as_str()
+            .unwrap()
+            .ends_with("/status")
+    );
+
+    let (s, pbx) = admin
+        .send(
+            "POST",
+            "/api/v1/channels",
+            json!({"kind": "cti", "name": "PBX", "blocked": ["030 666666"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{pbx}");
+    let url = pbx["setup"]["event_url"].as_str().unwrap().to_owned();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(pbx["key"], "");
+    // The URL works, and the list never shows it again.
+    let res = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/cti/{token}")))
+        .json(&json!({"event": "newCall", "direction": "in", "from": "030 666666", "to": "+49301111", "callId": "api-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["action"], "reject");
+    let (_, list) = admin.get("/api/v1/channels").await;
+    assert!(!list.to_string().contains(&token));
+    assert_eq!(list.as_array().unwrap().len(), 4);
+    app.stop().await;
+}
