@@ -87,6 +87,14 @@ pub enum JobError {
     Permanent(String),
 }
 
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobError::Retry(m) | JobError::Permanent(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Runs one job; must be idempotent.
 pub type Handler = Arc<dyn Fn(Job) -> BoxFuture<'static, Result<(), JobError>> + Send + Sync>;
 

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod email;
 pub mod sms;
 pub mod telegram;
+pub mod voice;
 pub mod whatsapp;
 
 use std::sync::Arc;

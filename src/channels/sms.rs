@@ -255,32 +255,6 @@ pub fn read_status(form: &Form) -> Result<StatusReport, String> {
     })
 }
 
-/// Why a call to Twilio failed.
-#[derive(Debug)]
-pub enum ApiError {
-    /// Worth trying again (a rate limit, a server error, no connection).
-    Retry(String),
-    /// Will not work (a bad number, bad credentials).
-    Permanent(String),
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ApiError::Retry(m) | ApiError::Permanent(m) => f.write_str(m),
-        }
-    }
-}
-
-impl From<ApiError> for JobError {
-    fn from(e: ApiError) -> JobError {
-        match e {
-            ApiError::Retry(m) => JobError::Retry(m),
-            ApiError::Permanent(m) => JobError::Permanent(m),
-        }
-    }
-}
-
 /// Twilio's answer to a new message.
 #[derive(Debug, Deserialize)]
 pub struct Created {
@@ -342,7 +316,7 @@ impl Api {
         to: &str,
         body: &str,
         status_callback: Option<&str>,
-    ) -> Result<Created, ApiError> {
+    ) -> Result<Created, JobError> {
         let mut form = vec![("To", to), ("From", from), ("Body", body)];
         if let Some(url) = status_callback {
             form.push(("StatusCallback", url));
@@ -357,15 +331,15 @@ impl Api {
             .form(&form)
             .send()
             .await
-            .map_err(|e| ApiError::Retry(format!("Twilio: {}", e.without_url())))?;
+            .map_err(|e| JobError::Retry(format!("Twilio: {}", e.without_url())))?;
         let status = res.status();
         let text = res
             .text()
             .await
-            .map_err(|e| ApiError::Retry(format!("Twilio: {}", e.without_url())))?;
+            .map_err(|e| JobError::Retry(format!("Twilio: {}", e.without_url())))?;
         if status.is_success() {
             return serde_json::from_str(&text).map_err(|e| {
-                ApiError::Permanent(format!(
+                JobError::Permanent(format!(
                     "Twilio: HTTP {status} with an unreadable answer: {e}"
                 ))
             });
@@ -383,9 +357,9 @@ impl Api {
             )),
         }
         if status.as_u16() == 429 || status.is_server_error() {
-            Err(ApiError::Retry(m))
+            Err(JobError::Retry(m))
         } else {
-            Err(ApiError::Permanent(m))
+            Err(JobError::Permanent(m))
         }
     }
 
@@ -397,7 +371,7 @@ impl Api {
         to: &str,
         text: &str,
         status_callback: Option<&str>,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, JobError> {
         let mut sids = Vec::new();
         for part in split(text, MAX_SEND) {
             let created = self
@@ -412,12 +386,12 @@ impl Api {
     /// (`https://api.twilio.com/2010-04-01/Accounts/AC…/Messages/MM…/Media/ME…`); they are
     /// fetched through the configured API with the account's credentials, and only when
     /// they belong to this account, so the credentials never go anywhere else.
-    pub async fn media(&self, secrets: &SmsSecrets, media_url: &str) -> Result<Vec<u8>, ApiError> {
+    pub async fn media(&self, secrets: &SmsSecrets, media_url: &str) -> Result<Vec<u8>, JobError> {
         let url = url::Url::parse(media_url)
-            .map_err(|e| ApiError::Permanent(format!("not a media URL: {e}")))?;
+            .map_err(|e| JobError::Permanent(format!("not a media URL: {e}")))?;
         let prefix = format!("/2010-04-01/Accounts/{}/", secrets.account_sid);
         if !url.path().starts_with(&prefix) {
-            return Err(ApiError::Permanent(
+            return Err(JobError::Permanent(
                 "the media URL is not one of this account's".into(),
             ));
         }
@@ -434,27 +408,27 @@ impl Api {
             .basic_auth(&secrets.account_sid, Some(&secrets.auth_token))
             .send()
             .await
-            .map_err(|e| ApiError::Retry(format!("Twilio media: {}", e.without_url())))?;
+            .map_err(|e| JobError::Retry(format!("Twilio media: {}", e.without_url())))?;
         let status = res.status();
         if !status.is_success() {
             let m = format!("Twilio media: HTTP {status}");
             return Err(if status.as_u16() == 429 || status.is_server_error() {
-                ApiError::Retry(m)
+                JobError::Retry(m)
             } else {
-                ApiError::Permanent(m)
+                JobError::Permanent(m)
             });
         }
         if res.content_length().is_some_and(|n| n > MAX_MEDIA as u64) {
-            return Err(ApiError::Permanent("the file is larger than 20 MB".into()));
+            return Err(JobError::Permanent("the file is larger than 20 MB".into()));
         }
         let mut bytes = Vec::new();
         while let Some(chunk) = res
             .chunk()
             .await
-            .map_err(|e| ApiError::Retry(format!("Twilio media: {}", e.without_url())))?
+            .map_err(|e| JobError::Retry(format!("Twilio media: {}", e.without_url())))?
         {
             if bytes.len() + chunk.len() > MAX_MEDIA {
-                return Err(ApiError::Permanent("the file is larger than 20 MB".into()));
+                return Err(JobError::Permanent("the file is larger than 20 MB".into()));
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -521,8 +495,8 @@ pub async fn receive(
     for m in media {
         let fetched = match api.media(&secrets, &m.url).await {
             Ok(bytes) => super::Fetched::Bytes(bytes),
-            Err(ApiError::Permanent(why)) => super::Fetched::Gone(why),
-            Err(ApiError::Retry(why)) => return Err(ReceiveError::Provider(why)),
+            Err(JobError::Permanent(why)) => super::Fetched::Gone(why),
+            Err(JobError::Retry(why)) => return Err(ReceiveError::Provider(why)),
         };
         super::attach(
             desk,

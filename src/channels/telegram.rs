@@ -192,32 +192,6 @@ pub fn read(channel_id: i64, update: Update) -> Reading {
     Reading::Message(Box::new(inbound), files)
 }
 
-/// Why a Bot API call failed.
-#[derive(Debug)]
-pub enum ApiError {
-    /// Worth trying again (a rate limit, a server error, no connection).
-    Retry(String),
-    /// Will not work (a bad request, a blocked bot, a bad token).
-    Permanent(String),
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ApiError::Retry(m) | ApiError::Permanent(m) => f.write_str(m),
-        }
-    }
-}
-
-impl From<ApiError> for JobError {
-    fn from(e: ApiError) -> JobError {
-        match e {
-            ApiError::Retry(m) => JobError::Retry(m),
-            ApiError::Permanent(m) => JobError::Permanent(m),
-        }
-    }
-}
-
 /// The Bot API client.
 #[derive(Clone)]
 pub struct Api {
@@ -252,21 +226,21 @@ impl Api {
         token: &str,
         method: &str,
         body: Value,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, JobError> {
         let res = self
             .client
             .post(format!("{}/bot{token}/{method}", self.base))
             .json(&body)
             .send()
             .await
-            .map_err(|e| ApiError::Retry(format!("Telegram {method}: {}", without_url(e))))?;
+            .map_err(|e| JobError::Retry(format!("Telegram {method}: {}", without_url(e))))?;
         let status = res.status();
         let answer: Answer<T> = res.json().await.map_err(|e| {
             let m = format!("Telegram {method}: HTTP {status}, {}", without_url(e));
             if status.is_server_error() {
-                ApiError::Retry(m)
+                JobError::Retry(m)
             } else {
-                ApiError::Permanent(m)
+                JobError::Permanent(m)
             }
         })?;
         match (answer.ok, answer.result) {
@@ -281,9 +255,9 @@ impl Api {
                     m.push_str(&format!(" (retry after {after} s)"));
                 }
                 if status.as_u16() == 429 || status.is_server_error() {
-                    Err(ApiError::Retry(m))
+                    Err(JobError::Retry(m))
                 } else {
-                    Err(ApiError::Permanent(m))
+                    Err(JobError::Permanent(m))
                 }
             }
         }
@@ -295,7 +269,7 @@ impl Api {
         token: &str,
         chat_id: &str,
         text: &str,
-    ) -> Result<Vec<i64>, ApiError> {
+    ) -> Result<Vec<i64>, JobError> {
         let mut ids = Vec::new();
         let chars: Vec<char> = text.chars().collect();
         for part in chars.chunks(MAX_SEND) {
@@ -313,7 +287,7 @@ impl Api {
     }
 
     /// Points the bot's webhook at `url`; Telegram sends `secret` with every call.
-    pub async fn set_webhook(&self, token: &str, url: &str, secret: &str) -> Result<(), ApiError> {
+    pub async fn set_webhook(&self, token: &str, url: &str, secret: &str) -> Result<(), JobError> {
         let _: bool = self
             .call(
                 token,
@@ -325,24 +299,24 @@ impl Api {
     }
 
     /// Downloads a file named in an update.
-    pub async fn file(&self, token: &str, file_id: &str) -> Result<Vec<u8>, ApiError> {
+    pub async fn file(&self, token: &str, file_id: &str) -> Result<Vec<u8>, JobError> {
         let info: Value = self
             .call(token, "getFile", json!({"file_id": file_id}))
             .await?;
         if info["file_size"].as_u64().is_some_and(|s| s > MAX_FILE) {
-            return Err(ApiError::Permanent("the file is larger than 20 MB".into()));
+            return Err(JobError::Permanent("the file is larger than 20 MB".into()));
         }
         let path = info["file_path"]
             .as_str()
-            .ok_or_else(|| ApiError::Permanent("getFile gave no file_path".into()))?;
+            .ok_or_else(|| JobError::Permanent("getFile gave no file_path".into()))?;
         let res = self
             .client
             .get(format!("{}/file/bot{token}/{path}", self.base))
             .send()
             .await
-            .map_err(|e| ApiError::Retry(format!("Telegram file: {}", without_url(e))))?;
+            .map_err(|e| JobError::Retry(format!("Telegram file: {}", without_url(e))))?;
         if !res.status().is_success() {
-            return Err(ApiError::Retry(format!(
+            return Err(JobError::Retry(format!(
                 "Telegram file: HTTP {}",
                 res.status()
             )));
@@ -350,7 +324,7 @@ impl Api {
         let bytes = res
             .bytes()
             .await
-            .map_err(|e| ApiError::Retry(format!("Telegram file: {}", without_url(e))))?;
+            .map_err(|e| JobError::Retry(format!("Telegram file: {}", without_url(e))))?;
         Ok(bytes.to_vec())
     }
 }
@@ -373,7 +347,7 @@ pub async fn receive(
     for f in files {
         let fetched = match api.file(&token, &f.file_id).await {
             Ok(bytes) => super::Fetched::Bytes(bytes),
-            Err(ApiError::Permanent(why)) => super::Fetched::Gone(why),
+            Err(JobError::Permanent(why)) => super::Fetched::Gone(why),
             Err(retry) => return Err(ReceiveError::Provider(retry)),
         };
         super::attach(
@@ -397,7 +371,7 @@ pub async fn receive(
 #[derive(Debug)]
 pub enum ReceiveError {
     /// Telegram's file API failed.
-    Provider(ApiError),
+    Provider(JobError),
     /// The update's content cannot be stored.
     Invalid(String),
     /// Our side failed; Telegram should send it again.

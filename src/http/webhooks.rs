@@ -13,7 +13,8 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::{ApiResult, Id, Problem};
-use crate::channels::telegram::{self, ApiError, Reading, ReceiveError};
+use crate::channels::telegram::{self, Reading, ReceiveError};
+use crate::outbox::JobError;
 
 /// One Telegram update. 200 when stored (or when there is nothing in it for the desk),
 /// 401 for a wrong secret, 400 for a body that is no update, 503 when it could not be
@@ -66,7 +67,7 @@ pub async fn telegram(
                     serde_json::json!({"stored": false, "reason": why})
                 }
                 Err(
-                    ReceiveError::Provider(ApiError::Retry(why) | ApiError::Permanent(why))
+                    ReceiveError::Provider(JobError::Retry(why) | JobError::Permanent(why))
                     | ReceiveError::Store(why),
                 ) => {
                     tracing::warn!(bot = id, update_id, "Telegram update not stored yet: {why}");

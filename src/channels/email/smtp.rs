@@ -233,14 +233,12 @@ fn header(name: &'static str, value: &str) -> HeaderValue {
 
 /// The text as simple HTML, for mail programs that show only the HTML part.
 fn text_as_html(text: &str) -> String {
-    let escaped = text
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;");
-    let paragraphs: Vec<String> = escaped
+    let paragraphs: Vec<String> = text
         .split("\n\n")
-        .map(|p| format!("<p>{}</p>", p.replace('\n', "<br>")))
+        .map(|p| {
+            let lines: Vec<String> = p.lines().map(ammonia::clean_text).collect();
+            format!("<p>{}</p>", lines.join("<br>"))
+        })
         .collect();
     format!(
         "<!doctype html><html><body>{}</body></html>",
@@ -310,4 +308,18 @@ fn compose(
         b.multipart(mixed)
     };
     built.map_err(|e| JobError::Permanent(format!("composing the mail failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_becomes_escaped_paragraphs() {
+        let html = super::text_as_html("Hallo <b>Anna</b> & Co\nZeile 2\n\nGrüße");
+        assert!(html.contains("&lt;b&gt;Anna"), "{html}");
+        assert!(
+            html.contains("<br>") && html.matches("<p>").count() == 2,
+            "{html}"
+        );
+        assert!(!html.contains("<b>"));
+    }
 }
