@@ -64,6 +64,25 @@ fn customer_mail(
     .into_bytes()
 }
 
+/// A customer's mail submitted over SMTP, with a fresh Message-ID, which it returns.
+async fn send_mail(
+    ms: &MailServer,
+    from: &str,
+    to: &str,
+    subject: &str,
+    extra: &str,
+    body: &str,
+) -> String {
+    let id = format!("m-{}@example.test", rand::random::<u32>());
+    ms.submit(
+        from,
+        &[to],
+        &customer_mail(from, to, &id, subject, extra, body),
+    )
+    .await;
+    id
+}
+
 fn header(raw: &[u8], name: &str) -> Option<String> {
     MessageParser::default()
         .parse(raw)?
@@ -92,18 +111,13 @@ async fn a_mail_conversation_over_imap_and_smtp() {
     let desk = app.desk.clone();
     let channel_id = account(&desk, ms, &support, true).await;
 
-    let first_id = format!("first-{}@example.test", rand::random::<u32>());
-    ms.submit(
+    let first_id = send_mail(
+        ms,
         &customer,
-        &[&support],
-        &customer_mail(
-            &customer,
-            &support,
-            &first_id,
-            "Kaffeemühle defekt",
-            "",
-            "Meine Mühle mahlt nicht mehr. Grüße, Clara",
-        ),
+        &support,
+        "Kaffeemühle defekt",
+        "",
+        "Meine Mühle mahlt nicht mehr. Grüße, Clara",
     )
     .await;
     let ticket = until("the ticket", || {
@@ -236,18 +250,13 @@ async fn a_mail_conversation_over_imap_and_smtp() {
     );
 
     // Clara answers from her mail program: the same ticket, read through IDLE.
-    let answer_id = format!("answer-{}@example.test", rand::random::<u32>());
-    ms.submit(
+    send_mail(
+        ms,
         &customer,
-        &[&support],
-        &customer_mail(
-            &customer,
-            &support,
-            &answer_id,
-            &format!("Re: Kaffeemühle defekt [#{}]", ticket.number),
-            &format!("In-Reply-To: <{our_id}>\r\nReferences: <{first_id}> <{our_id}>\r\n"),
-            "Danke, ist unterwegs!",
-        ),
+        &support,
+        &format!("Re: Kaffeemühle defekt [#{}]", ticket.number),
+        &format!("In-Reply-To: <{our_id}>\r\nReferences: <{first_id}> <{our_id}>\r\n"),
+        "Danke, ist unterwegs!",
     )
     .await;
     let view = until("Clara's answer on the ticket", || {
@@ -282,18 +291,13 @@ async fn a_mail_conversation_over_imap_and_smtp() {
     }))
     .await
     .unwrap();
-    let third = format!("third-{}@example.test", rand::random::<u32>());
-    ms.submit(
+    send_mail(
+        ms,
         &customer,
-        &[&support],
-        &customer_mail(
-            &customer,
-            &support,
-            &third,
-            "Noch eine Frage",
-            "",
-            "Gibt es Ersatzmesser?",
-        ),
+        &support,
+        "Noch eine Frage",
+        "",
+        "Gibt es Ersatzmesser?",
     )
     .await;
     until("the third mail", || {
@@ -336,19 +340,7 @@ async fn two_desks_answering_each_other_stop_at_once() {
     account(&desk_a.desk, ms, &a, true).await;
     let b_id = account(&desk_b.desk, ms, &b, true).await;
 
-    ms.submit(
-        &b,
-        &[&a],
-        &customer_mail(
-            &b,
-            &a,
-            &format!("ping-{}@example.org", rand::random::<u32>()),
-            "Bestellung 4711",
-            "",
-            "Wo ist die Ware?",
-        ),
-    )
-    .await;
+    send_mail(ms, &b, &a, "Bestellung 4711", "", "Wo ist die Ware?").await;
     // A opens a ticket and acknowledges it to B; B reads the acknowledgement and stops.
     ms.wait_for_mail(&b, 1, WAIT).await;
     until("B reading the acknowledgement", || {
@@ -392,19 +384,7 @@ async fn mail_over_the_limit_is_noted_and_answered_not_fetched() {
     let app = TestApp::start_with(Engine::Sqlite, &[("SWITCHBOARD_MAX_MAIL_BYTES", "50000")]).await;
     account(&app.desk, ms, &support, false).await;
     let body = "Foto ".repeat(40_000);
-    ms.submit(
-        &customer,
-        &[&support],
-        &customer_mail(
-            &customer,
-            &support,
-            &format!("big-{}@example.test", rand::random::<u32>()),
-            "Fotos vom Schaden",
-            "",
-            &body,
-        ),
-    )
-    .await;
+    send_mail(ms, &customer, &support, "Fotos vom Schaden", "", &body).await;
     let ticket = until("the ticket", || {
         let desk = app.desk.clone();
         async move { tickets(&desk).await.pop() }
@@ -739,19 +719,7 @@ async fn mail_over_tls_and_starttls() {
             })
             .await
             .unwrap();
-        ms.submit(
-            &customer,
-            &[&support],
-            &customer_mail(
-                &customer,
-                &support,
-                &format!("tls-{}@example.test", rand::random::<u32>()),
-                "Über TLS",
-                "",
-                "Sicher?",
-            ),
-        )
-        .await;
+        send_mail(ms, &customer, &support, "Über TLS", "", "Sicher?").await;
         until(&format!("a ticket read over {security:?}"), || {
             let desk = app.desk.clone();
             async move { tickets(&desk).await.pop() }
@@ -779,19 +747,7 @@ async fn mail_over_tls_and_starttls() {
         .await
         .unwrap();
     let customer = ms.address("tls");
-    ms.submit(
-        &customer,
-        &[&support],
-        &customer_mail(
-            &customer,
-            &support,
-            &format!("untrusted-{}@example.test", rand::random::<u32>()),
-            "Unsicher",
-            "",
-            "Hallo",
-        ),
-    )
-    .await;
+    send_mail(ms, &customer, &support, "Unsicher", "", "Hallo").await;
     ms.wait_for_mail(&support, 1, WAIT).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(
