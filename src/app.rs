@@ -74,7 +74,11 @@ impl App {
             .with_context(|| format!("SWITCHBOARD_BIND: cannot listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
         let desk = desk(&config, store.clone());
+        let (search, fresh) = crate::search::open(&config)?;
+        crate::http::admin::prometheus();
         let state = AppState {
+            search: search.clone(),
+            index_health: Arc::default(),
             login_limiter: Arc::new(LoginLimiter::new(config.login_per_minute)),
             widget_limiter: Arc::new(crate::live::widget::visitor_limiter()),
             clients: Arc::new(crate::channels::Clients::new(&config)),
@@ -101,6 +105,17 @@ impl App {
             batch: 32,
         };
         let mut workers = vec![tokio::spawn(worker.run(stopped.clone()))];
+        let indexer = crate::search::indexer::Indexer {
+            store: store.clone(),
+            index: search.clone(),
+            kick: desk.index_kick.clone(),
+            health: state.index_health.clone(),
+            poll: Duration::from_secs(1),
+        };
+        workers.push(tokio::spawn(indexer.run(stopped.clone())));
+        if fresh {
+            workers.push(tokio::spawn(first_index(store.clone(), search)));
+        }
         workers.push(tokio::spawn(maintenance(state.clone(), stopped.clone())));
         workers.push(tokio::spawn(crate::channels::email::imap::supervise(
             desk.clone(),
@@ -141,6 +156,40 @@ impl App {
         }
         for w in self.workers {
             let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
+        }
+    }
+}
+
+/// Fills a newly created embedded index from the store, so an index that was deleted
+/// or came with an upgrade needs no `switchboard reindex` by hand.
+async fn first_index(store: Store, index: Arc<dyn crate::search::SearchIndex>) {
+    use sea_orm::PaginatorTrait;
+    match entity::ticket::Entity::find().count(store.db()).await {
+        Ok(0) => return,
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!("cannot fill the new search index: {e}; run `switchboard reindex`");
+            return;
+        }
+    }
+    tracing::info!("the search index is new; filling it from the store");
+    let outcome = crate::search::indexer::rebuild(&store, &*index, |p| {
+        tracing::debug!(
+            tickets = p.tickets_done,
+            of = p.tickets_total,
+            "filling the search index"
+        );
+    })
+    .await;
+    match outcome {
+        Ok(p) => tracing::info!(
+            tickets = p.tickets_done,
+            contacts = p.contacts_done,
+            seconds = p.elapsed.as_secs(),
+            "the search index is filled"
+        ),
+        Err(e) => {
+            tracing::error!("filling the search index failed: {e}; run `switchboard reindex`")
         }
     }
 }

@@ -65,6 +65,19 @@ impl Blobs {
         }
     }
 
+    /// Deletes the bytes stored under `sha256` (an erased customer's files); false when
+    /// there were none. The caller makes sure no attachment refers to them any more.
+    pub async fn remove(&self, sha256: &str) -> std::io::Result<bool> {
+        let Some(path) = self.path(sha256) else {
+            return Ok(false);
+        };
+        match tokio::fs::remove_file(path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The size of the bytes stored under `sha256`, if there are any.
     pub fn size(&self, sha256: &str) -> Option<u64> {
         let meta = std::fs::metadata(self.path(sha256)?).ok()?;

@@ -46,8 +46,26 @@ pub struct Config {
     pub twilio_api_url: url::Url,
     /// The Graph API WhatsApp's Cloud API lives in, with its version.
     pub whatsapp_api_url: url::Url,
+    /// A Meilisearch server to search with; without one, the embedded index in the data
+    /// directory is used.
+    pub meilisearch_url: Option<url::Url>,
+    /// Its API key (a master key, or a key allowed to manage the indexes).
+    pub meilisearch_key: Option<Secret>,
+    /// Put before the index names (`tickets`, `contacts`), so several desks can share a
+    /// server.
+    pub meilisearch_prefix: String,
     /// tracing filter, e.g. `info,switchboard=debug`.
     pub log: String,
+}
+
+/// A setting that must never reach a log: `Debug` prints no more than that it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 /// A setting that could not be read; the message names the variable.
@@ -103,6 +121,9 @@ const KEYS: &[&str] = &[
     "telegram_api_url",
     "twilio_api_url",
     "whatsapp_api_url",
+    "meilisearch_url",
+    "meilisearch_key",
+    "meilisearch_prefix",
     "log",
 ];
 
@@ -305,6 +326,22 @@ impl Config {
             || url::Url::parse("https://api.twilio.com").expect("a URL"),
             api_url,
         )?;
+        let meilisearch_url = src.parse("meilisearch_url", || None, |s| api_url(s).map(Some))?;
+        let meilisearch_key = src.parse(
+            "meilisearch_key",
+            || None,
+            |s| Ok::<_, String>(Some(Secret(s.to_owned())).filter(|k| !k.0.is_empty())),
+        )?;
+        let meilisearch_prefix = src.parse("meilisearch_prefix", String::new, |s| {
+            if s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                Ok(s.to_owned())
+            } else {
+                Err("expected letters, digits, - and _ (at most 64)".to_owned())
+            }
+        })?;
         let log = src.parse(
             "log",
             || "info".to_owned(),
@@ -332,6 +369,9 @@ impl Config {
             telegram_api_url,
             twilio_api_url,
             whatsapp_api_url,
+            meilisearch_url,
+            meilisearch_key,
+            meilisearch_prefix,
             log,
         })
     }

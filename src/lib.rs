@@ -11,7 +11,8 @@
 //!   that run an embedded desk.
 //! - [`store`] — connecting to SQLite or PostgreSQL, migrations, and the write-transaction
 //!   discipline both engines share.
-//! - [`desk`] — the rules: ingest of customer messages, tickets, contacts and identities,
+//! - [`desk`] — the rules: ingest of customer messages, tickets, contacts and identities
+//!   (merging, erasing),
 //!   orders, agents and credentials, configured channels (widget sites, mail accounts,
 //!   messenger numbers and bots, PBX integrations), the chat widget's visitors, email's
 //!   own rules (loops, forwards, automatic answers, who a reply goes to), and phone calls
@@ -29,10 +30,14 @@
 //!   widget WebSockets.
 //! - [`outbox`] — the durable queue of side effects, written with the change that causes
 //!   them and worked off after commit.
+//! - [`search`] — full-text search: the ticket and contact documents built from the
+//!   store, the `SearchIndex` interface with its Meilisearch and embedded (tantivy)
+//!   backends, and the indexer that drains the outbox's `index` rows and rebuilds an
+//!   index (`switchboard reindex`).
 //! - [`http`] — the JSON API under `/api/v1`, authentication and authorization, problem
-//!   responses, health checks, raw mail in, uploads and attachment downloads, providers'
+//!   responses, health checks and metrics, search, raw mail in, uploads and attachment downloads, providers'
 //!   webhooks, the embedded web pages (console, widget script, demo shop).
-//! - [`app`] — wiring the server and the workers (outbox, IMAP pollers) together, and
+//! - [`app`] — wiring the server and the workers (outbox, indexer, IMAP pollers) together, and
 //!   stopping them in order.
 //! - [`demo`] — realistic demo data and the demo shop's widget site, for trying the desk
 //!   from both sides.
@@ -46,4 +51,5 @@ pub mod desk;
 pub mod http;
 pub mod live;
 pub mod outbox;
+pub mod search;
 pub mod store;

@@ -27,6 +27,9 @@ enum Command {
     Serve,
     /// Bring the store's schema up to date and exit.
     Migrate,
+    /// Rebuild the search index from the store, with progress. The embedded index is
+    /// locked by a running server: stop it first (Meilisearch needs no stop).
+    Reindex,
     /// Manage agents.
     Agent {
         #[command(subcommand)]
@@ -42,8 +45,21 @@ enum Command {
         #[command(subcommand)]
         command: ChannelCommand,
     },
+    /// Manage contacts.
+    Contact {
+        #[command(subcommand)]
+        command: ContactCommand,
+    },
     /// Load realistic demo data: contacts, organizations, orders, tickets on several channels.
     Demo,
+}
+
+#[derive(Subcommand)]
+enum ContactCommand {
+    /// Erase a contact and everything personal about it (the right to erasure): the
+    /// contacts merged into it, identities, tickets and messages, attachments, orders and
+    /// calls. It cannot be undone.
+    Erase { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -259,6 +275,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => unreachable!("handled above"),
         Command::Migrate => println!("the store is up to date"),
+        Command::Reindex => {
+            let (index, _) = switchboard::search::open(&config)?;
+            eprintln!("rebuilding the {} search index", index.backend());
+            let done = switchboard::search::indexer::rebuild(&desk.store, &*index, |p| {
+                let rate =
+                    (p.tickets_done + p.contacts_done) as f64 / p.elapsed.as_secs_f64().max(0.001);
+                eprint!(
+                    "\r  tickets {}/{}  contacts {}/{}  ({rate:.0} documents/s)   ",
+                    p.tickets_done, p.tickets_total, p.contacts_done, p.contacts_total
+                );
+            })
+            .await?;
+            eprintln!();
+            println!(
+                "indexed {} tickets and {} contacts in {:.1} s",
+                done.tickets_done,
+                done.contacts_done,
+                done.elapsed.as_secs_f64()
+            );
+        }
         Command::Agent {
             command: AgentCommand::Add { email, name, role },
         } => {
@@ -521,6 +557,17 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 let state = if c.active { "" } else { "  (inactive)" };
                 println!("{:>5}  {:<7} {}  {}{state}", c.id, c.kind, c.key, c.name);
             }
+        }
+        Command::Contact {
+            command: ContactCommand::Erase { id },
+        } => {
+            let e = desk
+                .erase_contact(id, switchboard::desk::Actor::System)
+                .await?;
+            println!(
+                "erased contact {id}: {} contacts, {} tickets, {} messages, {} orders, {} calls",
+                e.contacts, e.tickets, e.messages, e.orders, e.calls
+            );
         }
         Command::Demo => {
             let summary = switchboard::demo::load(&desk, &config.public_origin()).await?;

@@ -36,7 +36,10 @@ pub const JOB_TIMEOUT: Duration = Duration::from_secs(120);
 pub mod kind {
     /// Send an outgoing message on its channel. Payload: `{"message_id": …}`.
     pub const DELIVER: &str = "deliver";
-    /// Bring a ticket's search document up to date. Payload: `{"ticket_id": …}`.
+    /// Bring search documents up to date. Payload `{"ticket_id": …}`: the ticket's
+    /// document and its contact's (a ticket that is gone loses its document);
+    /// `{"contact_id": …}`: the contact's document and all its tickets' (a contact that
+    /// is gone or merged into another loses its document).
     pub const INDEX: &str = "index";
     /// An email to send (a copy of a chat answer the visitor was not there to read);
     /// the email channel sends it.
@@ -202,6 +205,84 @@ pub async fn finish(
         );
     }
     Ok(changed == 1)
+}
+
+/// Records the success of many claimed jobs at once (the indexer's batches). As with
+/// [`finish`], a row whose claim is no longer current is left alone.
+pub async fn finish_all(store: &Store, jobs: &[Job]) -> Result<(), DbErr> {
+    use sea_orm::Condition;
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let tx = store.write().await?;
+    for chunk in jobs.chunks(200) {
+        let mut claims = Condition::any();
+        for job in chunk {
+            claims = claims.add(
+                Condition::all()
+                    .add(outbox::Column::Id.eq(job.id))
+                    .add(outbox::Column::Attempts.eq(job.attempts)),
+            );
+        }
+        outbox::Entity::delete_many()
+            .filter(claims)
+            .exec(&*tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// Puts claimed jobs back for later without counting the attempt: for work that waits
+/// on an outage (the search backend), which must not use up a row's attempts and end
+/// as failed.
+pub async fn postpone(
+    store: &Store,
+    jobs: &[Job],
+    delay: Duration,
+    reason: &str,
+) -> Result<(), DbErr> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let run_after = now() + chrono::Duration::from_std(delay).expect("fits");
+    let tx = store.write().await?;
+    for chunk in jobs.chunks(500) {
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::RunAfter, run_after.into())
+            .col_expr(
+                outbox::Column::Attempts,
+                sea_orm::sea_query::ExprTrait::sub(
+                    sea_orm::sea_query::Expr::col(outbox::Column::Attempts),
+                    1,
+                ),
+            )
+            .col_expr(
+                outbox::Column::LastError,
+                Some(truncate(reason, 2000)).into(),
+            )
+            .filter(outbox::Column::Id.is_in(chunk.iter().map(|j| j.id)))
+            .filter(outbox::Column::Status.eq("pending"))
+            .exec(&*tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// Pending rows of one kind and the age of the oldest, for /readyz and metrics.
+pub async fn backlog(store: &Store, kind: &str) -> Result<(u64, Option<DateTime<Utc>>), DbErr> {
+    use sea_orm::PaginatorTrait;
+    let pending = outbox::Entity::find()
+        .filter(outbox::Column::Status.eq("pending"))
+        .filter(outbox::Column::Kind.eq(kind));
+    let count = pending.clone().count(store.db()).await?;
+    let oldest = pending
+        .select_only()
+        .column(outbox::Column::CreatedAt)
+        .order_by_asc(outbox::Column::Id)
+        .into_tuple::<DateTime<Utc>>()
+        .one(store.db())
+        .await?;
+    Ok((count, oldest))
 }
 
 fn truncate(s: &str, max: usize) -> String {

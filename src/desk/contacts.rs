@@ -1,11 +1,18 @@
 //! Contacts: the customer record beside every ticket — identities, organization, orders,
 //! earlier tickets and customer value — and the agent's edits to it (update, add an
-//! identity, merge two contacts into one).
+//! identity, merge two contacts into one), and an admin's erasure of everything personal
+//! about a customer (the right to erasure).
+//!
+//! Every change to what a contact's search document holds (name, identities, orders,
+//! tags, organization) writes an index row for the contact in its transaction.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -14,8 +21,12 @@ use super::identity::{self, IdentityClaim, IdentityKind, normalize};
 use super::ingest::record;
 use super::orders::OrderView;
 use super::{Actor, Desk, Error, Result};
+use crate::outbox;
 use crate::store::{WriteTx, now};
-use entity::{contact, message, order, organization, ticket};
+use entity::{
+    attachment, call, contact, message, order, order_item, organization, ticket, ticket_event,
+    visitor,
+};
 
 /// Everything the contact panel shows.
 #[derive(Debug, Serialize)]
@@ -68,6 +79,18 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// What erasing a contact removed, for the admin who asked and the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Erased {
+    /// The contact and the contacts merged into it.
+    pub contacts: u64,
+    pub tickets: u64,
+    /// Messages on those tickets, and the ones the contacts wrote on other tickets.
+    pub messages: u64,
+    pub orders: u64,
+    pub calls: u64,
 }
 
 /// One currency's orders: currency, count, total cents, first and last order.
@@ -188,7 +211,9 @@ impl Desk {
             update.notes = Set(notes.clone().filter(|n| !n.trim().is_empty()));
         }
         let c = update.update(&*tx).await?;
+        index_contact(&*tx, c.id).await?;
         tx.commit().await?;
+        self.committed();
         Ok(c)
     }
 
@@ -250,7 +275,9 @@ impl Desk {
         let at = now();
         let c = insert_contact(&*tx, name, at).await?;
         identity::insert(&*tx, c.id, claim.kind, &value, claim.verified, at).await?;
+        index_contact(&*tx, c.id).await?;
         tx.commit().await?;
+        self.committed();
         Ok(c)
     }
 
@@ -286,9 +313,15 @@ impl Desk {
             }
             Some(i) if claim.verified => identity::mark_verified(&*tx, i).await?,
             Some(i) => i,
-            None => identity::insert(&*tx, c.id, claim.kind, &value, claim.verified, now()).await?,
+            None => {
+                let i =
+                    identity::insert(&*tx, c.id, claim.kind, &value, claim.verified, now()).await?;
+                index_contact(&*tx, c.id).await?;
+                i
+            }
         };
         tx.commit().await?;
+        self.committed();
         Ok(id)
     }
 
@@ -401,6 +434,9 @@ impl Desk {
         }
         .update(&*tx)
         .await?;
+        // The source's document goes; the survivor's gains its identities and orders.
+        index_contact(&*tx, source.id).await?;
+        index_contact(&*tx, target.id).await?;
         tx.commit().await?;
         self.committed();
         for ticket_id in moved {
@@ -408,6 +444,361 @@ impl Desk {
         }
         Ok(merged)
     }
+
+    /// Erases a customer (the right to erasure): in one transaction the contact, the
+    /// contacts merged into it, their identities, tickets with messages, attachments and
+    /// history, orders, calls, widget visitors and replies not yet sent; the indexer
+    /// deletes their search documents through the outbox. Attachment bytes no remaining
+    /// message uses are deleted after commit. A contact merged into another is refused,
+    /// naming the live record to erase. The history goes with the tickets, so the log
+    /// line is what records who erased whom.
+    pub async fn erase_contact(&self, id: i64, actor: Actor) -> Result<Erased> {
+        let tx = self.store.write().await?;
+        // Writers that attach something to the contact wait for the erasure (and then
+        // fail) rather than leave a row behind that points at nothing.
+        self.store.lock_row(&tx, "contact", id).await?;
+        let root = contact::Entity::find_by_id(id)
+            .one(&*tx)
+            .await?
+            .ok_or_else(|| Error::not_found("contact", id))?;
+        if let Some(into) = root.merged_into_id {
+            return Err(Error::Conflict {
+                code: "contact_merged",
+                message: format!(
+                    "contact {id} was merged into contact {into}; erase contact {into} instead"
+                ),
+            });
+        }
+        let (erased, shas) = erase_in(&tx, root.id).await?;
+        tx.commit().await?;
+        self.committed();
+
+        // Bytes are stored once by content, so another message may still use them. The
+        // erasure has committed: a failure here is logged, not returned.
+        let shas: Vec<String> = shas.into_iter().collect();
+        let mut blobs = 0u64;
+        match ids_in::<attachment::Entity, _, String>(
+            self.store.db(),
+            &[attachment::Column::Sha256],
+            attachment::Column::Sha256,
+            &shas,
+        )
+        .await
+        {
+            Ok(kept) => {
+                let kept: BTreeSet<String> = kept.into_iter().collect();
+                for sha in shas.iter().filter(|s| !kept.contains(*s)) {
+                    match self.blobs.remove(sha).await {
+                        Ok(removed) => blobs += u64::from(removed),
+                        Err(e) => {
+                            tracing::warn!(sha, "bytes of an erased attachment not deleted: {e}")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::error!(
+                contact = id,
+                "bytes of erased attachments not deleted, their use is unknown: {e}"
+            ),
+        }
+        tracing::info!(
+            actor = actor.kind(),
+            actor_id = actor.id(),
+            contact = id,
+            contacts = erased.contacts,
+            tickets = erased.tickets,
+            messages = erased.messages,
+            orders = erased.orders,
+            calls = erased.calls,
+            blobs,
+            "contact erased"
+        );
+        Ok(erased)
+    }
+}
+
+/// Ids per `IN (…)` list, well inside both engines' limits on parameters.
+const CHUNK: usize = 500;
+
+/// The `select` columns of the rows of `E` whose `filter` column is one of `values`.
+async fn ids_in<E, V, T>(
+    db: &impl ConnectionTrait,
+    select: &[E::Column],
+    filter: E::Column,
+    values: &[V],
+) -> Result<Vec<T>>
+where
+    E: EntityTrait,
+    V: Into<sea_orm::Value> + Clone,
+    T: sea_orm::TryGetableMany,
+{
+    let mut out = Vec::new();
+    for chunk in values.chunks(CHUNK) {
+        out.extend(
+            E::find()
+                .select_only()
+                .columns(select.iter().copied())
+                .filter(filter.is_in(chunk.iter().cloned()))
+                .into_tuple::<T>()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// Deletes the rows of `E` whose `filter` column is one of `values`; returns how many.
+async fn delete_in<E, V>(db: &impl ConnectionTrait, filter: E::Column, values: &[V]) -> Result<u64>
+where
+    E: EntityTrait,
+    V: Into<sea_orm::Value> + Clone,
+{
+    let mut n = 0;
+    for chunk in values.chunks(CHUNK) {
+        n += E::delete_many()
+            .filter(filter.is_in(chunk.iter().cloned()))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+    Ok(n)
+}
+
+/// The work of [`Desk::erase_contact`] inside its transaction, children before parents
+/// since both engines enforce the foreign keys. Returns the summary and the content
+/// hashes of the attachments it removed.
+async fn erase_in(tx: &WriteTx, root: i64) -> Result<(Erased, BTreeSet<String>)> {
+    let db = &**tx;
+    // A merge points every earlier source at the survivor; chains are followed anyway.
+    let mut contacts = vec![root];
+    let mut frontier = vec![root];
+    while !frontier.is_empty() {
+        let merged: Vec<i64> = ids_in::<contact::Entity, _, _>(
+            db,
+            &[contact::Column::Id],
+            contact::Column::MergedIntoId,
+            &frontier,
+        )
+        .await?;
+        frontier = merged
+            .into_iter()
+            .filter(|c| !contacts.contains(c))
+            .collect();
+        contacts.extend(&frontier);
+    }
+    let tickets: Vec<i64> = ids_in::<ticket::Entity, _, _>(
+        db,
+        &[ticket::Column::Id],
+        ticket::Column::ContactId,
+        &contacts,
+    )
+    .await?;
+    let ticket_set: BTreeSet<i64> = tickets.iter().copied().collect();
+
+    // Their tickets' messages, and what they wrote on other customers' tickets (a reply
+    // to a thread they were copied on): their words and their address.
+    let mut messages: BTreeSet<i64> = ids_in::<message::Entity, _, i64>(
+        db,
+        &[message::Column::Id],
+        message::Column::TicketId,
+        &tickets,
+    )
+    .await?
+    .into_iter()
+    .collect();
+    let written: Vec<(i64, i64)> = ids_in::<message::Entity, _, (i64, i64)>(
+        db,
+        &[message::Column::Id, message::Column::TicketId],
+        message::Column::AuthorContactId,
+        &contacts,
+    )
+    .await?;
+    let mut touched = BTreeSet::new();
+    for (m, t) in written {
+        messages.insert(m);
+        if !ticket_set.contains(&t) {
+            touched.insert(t);
+        }
+    }
+
+    let shas: BTreeSet<String> = ids_in::<attachment::Entity, _, String>(
+        db,
+        &[attachment::Column::Sha256],
+        attachment::Column::MessageId,
+        &messages.iter().copied().collect::<Vec<_>>(),
+    )
+    .await?
+    .into_iter()
+    .collect();
+    let message_ids: Vec<i64> = messages.iter().copied().collect();
+    delete_in::<attachment::Entity, _>(db, attachment::Column::MessageId, &message_ids).await?;
+
+    // Nothing goes out to them afterwards: replies waiting for delivery, mail copies.
+    let queued: Vec<(i64, serde_json::Value)> = entity::outbox::Entity::find()
+        .select_only()
+        .column(entity::outbox::Column::Id)
+        .column(entity::outbox::Column::Payload)
+        .filter(entity::outbox::Column::Kind.is_in([outbox::kind::DELIVER, outbox::kind::EMAIL]))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let unsent: Vec<i64> = queued
+        .into_iter()
+        .filter(|(_, payload)| {
+            payload
+                .get("message_id")
+                .and_then(serde_json::Value::as_i64)
+                .is_some_and(|m| messages.contains(&m))
+        })
+        .map(|(row, _)| row)
+        .collect();
+    delete_in::<entity::outbox::Entity, _>(db, entity::outbox::Column::Id, &unsent).await?;
+
+    let identities: Vec<(String, String)> =
+        ids_in::<entity::identity::Entity, _, (String, String)>(
+            db,
+            &[
+                entity::identity::Column::Kind,
+                entity::identity::Column::Value,
+            ],
+            entity::identity::Column::ContactId,
+            &contacts,
+        )
+        .await?;
+    let of_kind = |kind: IdentityKind| -> Vec<String> {
+        identities
+            .iter()
+            .filter(|(k, _)| k == kind.as_str())
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let (phones, visitors) = (of_kind(IdentityKind::Phone), of_kind(IdentityKind::Visitor));
+
+    // Their calls: by contact, by call-back ticket, and calls from or to their number
+    // that never found a contact.
+    let mut calls: BTreeSet<i64> = BTreeSet::new();
+    calls.extend(
+        ids_in::<call::Entity, _, i64>(db, &[call::Column::Id], call::Column::ContactId, &contacts)
+            .await?,
+    );
+    calls.extend(
+        ids_in::<call::Entity, _, i64>(db, &[call::Column::Id], call::Column::TicketId, &tickets)
+            .await?,
+    );
+    for chunk in phones.chunks(CHUNK) {
+        calls.extend(
+            call::Entity::find()
+                .select_only()
+                .column(call::Column::Id)
+                .filter(call::Column::ContactId.is_null())
+                .filter(
+                    Condition::any()
+                        .add(call::Column::FromNumber.is_in(chunk.iter().cloned()))
+                        .add(call::Column::ToNumber.is_in(chunk.iter().cloned())),
+                )
+                .into_tuple::<i64>()
+                .all(db)
+                .await?,
+        );
+    }
+    let calls: Vec<i64> = calls.into_iter().collect();
+    let call_count = delete_in::<call::Entity, _>(db, call::Column::Id, &calls).await?;
+
+    delete_in::<ticket_event::Entity, _>(db, ticket_event::Column::TicketId, &tickets).await?;
+    // A later ticket, theirs or anyone's, no longer continues an erased one.
+    for chunk in tickets.chunks(CHUNK) {
+        ticket::Entity::update_many()
+            .col_expr(
+                ticket::Column::PreviousTicketId,
+                Expr::value(Option::<i64>::None),
+            )
+            .filter(ticket::Column::PreviousTicketId.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    let message_count =
+        delete_in::<message::Entity, _>(db, message::Column::Id, &message_ids).await?;
+
+    let orders: Vec<i64> = ids_in::<order::Entity, _, _>(
+        db,
+        &[order::Column::Id],
+        order::Column::ContactId,
+        &contacts,
+    )
+    .await?;
+    delete_in::<order_item::Entity, _>(db, order_item::Column::OrderId, &orders).await?;
+    let order_count = delete_in::<order::Entity, _>(db, order::Column::Id, &orders).await?;
+
+    delete_in::<entity::identity::Entity, _>(db, entity::identity::Column::ContactId, &contacts)
+        .await?;
+    delete_in::<visitor::Entity, _>(db, visitor::Column::Id, &visitors).await?;
+    let ticket_count = delete_in::<ticket::Entity, _>(db, ticket::Column::Id, &tickets).await?;
+
+    let organizations: Vec<i64> = ids_in::<contact::Entity, _, Option<i64>>(
+        db,
+        &[contact::Column::OrganizationId],
+        contact::Column::Id,
+        &contacts,
+    )
+    .await?
+    .into_iter()
+    .flatten()
+    .collect::<BTreeSet<_>>()
+    .into_iter()
+    .collect();
+    let contact_count = delete_in::<contact::Entity, _>(db, contact::Column::Id, &contacts).await?;
+    // An organization no one belongs to any more may be a household's name.
+    let still: BTreeSet<i64> = ids_in::<contact::Entity, _, Option<i64>>(
+        db,
+        &[contact::Column::OrganizationId],
+        contact::Column::OrganizationId,
+        &organizations,
+    )
+    .await?
+    .into_iter()
+    .flatten()
+    .collect();
+    let orphans: Vec<i64> = organizations
+        .into_iter()
+        .filter(|o| !still.contains(o))
+        .collect();
+    delete_in::<organization::Entity, _>(db, organization::Column::Id, &orphans).await?;
+
+    // The indexer deletes the documents of what is gone and refreshes the other
+    // customers' tickets that lost a message.
+    let rows: Vec<entity::outbox::ActiveModel> = tickets
+        .iter()
+        .chain(&touched)
+        .map(|t| outbox::row(outbox::kind::INDEX, json!({"ticket_id": t})))
+        .chain(
+            contacts
+                .iter()
+                .map(|c| outbox::row(outbox::kind::INDEX, json!({"contact_id": c}))),
+        )
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        entity::outbox::Entity::insert_many(chunk.to_vec())
+            .exec(db)
+            .await?;
+    }
+
+    Ok((
+        Erased {
+            contacts: contact_count,
+            tickets: ticket_count,
+            messages: message_count,
+            orders: order_count,
+            calls: call_count,
+        },
+        shas,
+    ))
+}
+
+/// Queues the refresh of a contact's search document, and of its tickets' (they show
+/// the contact's name, identities, orders and tags), in the caller's transaction.
+pub(crate) async fn index_contact<C: ConnectionTrait>(db: &C, contact_id: i64) -> Result<()> {
+    outbox::enqueue(db, outbox::kind::INDEX, json!({"contact_id": contact_id})).await?;
+    Ok(())
 }
 
 /// Stores a new contact with nothing but a name.
@@ -430,21 +821,21 @@ pub(crate) async fn insert_contact<C: sea_orm::ConnectionTrait>(
     .await?)
 }
 
-/// Gives a contact a name when it has none yet.
+/// Gives a contact a name when it has none yet; true when it did.
 pub(crate) async fn name_if_missing<C: sea_orm::ConnectionTrait>(
     db: &C,
     contact_id: i64,
     name: &str,
     at: DateTime<Utc>,
-) -> Result<()> {
-    contact::Entity::update_many()
+) -> Result<bool> {
+    let res = contact::Entity::update_many()
         .col_expr(contact::Column::Name, Expr::value(name))
         .col_expr(contact::Column::UpdatedAt, Expr::value(at))
         .filter(contact::Column::Id.eq(contact_id))
         .filter(contact::Column::Name.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected > 0)
 }
 
 /// A contact that has not been merged away; edits to a merged contact are refused.

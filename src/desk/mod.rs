@@ -59,6 +59,8 @@ pub struct Desk {
     pub rules: Rules,
     /// Wakes the outbox workers after a commit that wrote outbox rows.
     pub outbox_kick: Arc<Notify>,
+    /// Wakes the search indexer likewise.
+    pub index_kick: Arc<Notify>,
     /// Tells connected agents about changes after they commit.
     pub hub: Hub,
     /// Attachment bytes.
@@ -74,6 +76,7 @@ impl Desk {
             rules,
             blobs,
             outbox_kick: Arc::new(Notify::new()),
+            index_kick: Arc::new(Notify::new()),
             hub: Hub::new(),
             ingest_queue: Arc::default(),
         }
@@ -82,6 +85,7 @@ impl Desk {
     /// Called after a commit that wrote outbox rows.
     fn committed(&self) {
         self.outbox_kick.notify_one();
+        self.index_kick.notify_one();
     }
 }
 

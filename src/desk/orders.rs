@@ -1,6 +1,8 @@
 //! Orders from the shop: bulk upsert keyed by (source, external id), matched to contacts
 //! by identity, so the agent sees what the customer bought.
 
+use std::collections::BTreeSet;
+
 use super::identity::{self, IdentityClaim, IdentityKind};
 use super::{Desk, Error, Result};
 use crate::store::{WriteTx, is_conflict, now};
@@ -118,19 +120,28 @@ impl Desk {
             attempt += 1;
             let tx = self.store.write().await?;
             let mut summary = UpsertSummary::default();
-            let mut result = Ok(());
-            for o in &checked {
-                if let Err(e) = self.upsert_order(&tx, o, &mut summary).await {
-                    result = Err(e);
-                    break;
+            let result = async {
+                // Contacts whose orders or identities changed: one index row each.
+                let mut contacts = BTreeSet::new();
+                for o in &checked {
+                    self.upsert_order(&tx, o, &mut summary, &mut contacts)
+                        .await?;
                 }
+                for id in contacts {
+                    super::contacts::index_contact(&*tx, id).await?;
+                }
+                Ok::<_, Error>(())
             }
+            .await;
             let result = match result {
                 Ok(()) => tx.commit().await.map_err(Error::from),
                 Err(e) => Err(e),
             };
             match result {
-                Ok(()) => return Ok(summary),
+                Ok(()) => {
+                    self.committed();
+                    return Ok(summary);
+                }
                 Err(Error::Store(e)) if attempt < 5 && is_conflict(&e) => continue,
                 Err(e) => return Err(e),
             }
@@ -249,9 +260,11 @@ impl Desk {
         tx: &WriteTx,
         o: &CheckedOrder,
         summary: &mut UpsertSummary,
+        contacts: &mut BTreeSet<i64>,
     ) -> Result<()> {
         let at = now();
         let contact_id = self.order_contact(tx, o, at).await?;
+        contacts.insert(contact_id);
         let input = &o.input;
         let source_updated_at = input.updated_at.unwrap_or(input.placed_at);
         let existing = order::Entity::find()
@@ -276,6 +289,8 @@ impl Desk {
                 return Ok(());
             }
             Some(e) => {
+                // An order that changed hands leaves the old contact's document too.
+                contacts.insert(e.contact_id);
                 model.id = Set(e.id);
                 model.update(&**tx).await?;
                 order_item::Entity::delete_many()

@@ -118,8 +118,11 @@ impl Desk {
         let mut reset = false;
         // An anonymous visitor's conversation joins the customer's once the shop vouches.
         let mut merge_from = None;
+        // Whether an identity (or a contact) was added here, for the search index.
+        let mut added = true;
         let contact_id = match (visitor, by_email) {
             (Some(v), Some(e)) if v.contact_id == e.contact_id => {
+                added = false;
                 identity::mark_verified(&*tx, v).await?;
                 identity::mark_verified(&*tx, e).await?.contact_id
             }
@@ -147,6 +150,8 @@ impl Desk {
                 contact_id
             }
             (Some(v), Some(e)) => {
+                // The merge below queues both contacts' index rows.
+                added = false;
                 merge_from = Some(v.contact_id);
                 identity::mark_verified(&*tx, e).await?.contact_id
             }
@@ -174,12 +179,20 @@ impl Desk {
                 c.id
             }
         };
-        if let Some(name) = name {
-            super::contacts::name_if_missing(&*tx, contact_id, name, at).await?;
+        if let Some(name) = name
+            && super::contacts::name_if_missing(&*tx, contact_id, name, at).await?
+        {
+            added = true;
+        }
+        if added {
+            super::contacts::index_contact(&*tx, contact_id).await?;
         }
         upsert_visitor(&*tx, &visitor_id, channel_id, at).await?;
         let given = visitor_email(&*tx, &visitor_id).await?;
         tx.commit().await?;
+        if added {
+            self.committed();
+        }
         if let Some(source) = merge_from {
             self.merge_contacts(contact_id, source, Actor::System)
                 .await?;
@@ -209,10 +222,14 @@ impl Desk {
             let at = now();
             let tx = self.store.write().await?;
             upsert_visitor(&*tx, visitor_id, channel_id, at).await?;
-            if let Some(email) = visitor_email(&*tx, visitor_id).await? {
-                attach_typed_email(&*tx, visitor_id, &email, at).await?;
-            }
+            let attached = match visitor_email(&*tx, visitor_id).await? {
+                Some(email) => attach_typed_email(&*tx, visitor_id, &email, at).await?,
+                None => false,
+            };
             tx.commit().await?;
+            if attached {
+                self.committed();
+            }
             Ok(())
         })
         .await
@@ -249,8 +266,11 @@ impl Desk {
             .filter(visitor::Column::Id.eq(visitor_id))
             .exec(&*tx)
             .await?;
-        attach_typed_email(&*tx, visitor_id, email, at).await?;
+        let attached = attach_typed_email(&*tx, visitor_id, email, at).await?;
         tx.commit().await?;
+        if attached {
+            self.committed();
+        }
         Ok(())
     }
 
@@ -390,21 +410,23 @@ async fn upsert_visitor<C: sea_orm::ConnectionTrait>(
 }
 
 /// Adds a typed address to the visitor's contact, unverified, when the visitor has a
-/// contact and no contact has the address.
+/// contact and no contact has the address; true when it did (an index row is queued).
 async fn attach_typed_email<C: sea_orm::ConnectionTrait>(
     db: &C,
     visitor_id: &str,
     email: &str,
     at: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<bool> {
     if let Some(v) = identity::find(db, IdentityKind::Visitor, visitor_id).await?
         && identity::find(db, IdentityKind::Email, email)
             .await?
             .is_none()
     {
         identity::insert(db, v.contact_id, IdentityKind::Email, email, false, at).await?;
+        super::contacts::index_contact(db, v.contact_id).await?;
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
 }
 
 async fn visitor_email<C: sea_orm::ConnectionTrait>(db: &C, id: &str) -> Result<Option<String>> {

@@ -1,4 +1,5 @@
-//! Admin resources: agents, teams, API tokens and the outbox's failed work. Listing
+//! Admin resources: agents, teams, API tokens, the outbox's failed work and the
+//! Prometheus metrics. Listing
 //! agents and teams is open to every agent (the console shows names); changing them is
 //! for admins.
 
@@ -210,4 +211,56 @@ pub async fn retry_outbox(
     }
     state.desk.outbox_kick.notify_one();
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The process's metrics recorder, installed once (the first app started in a process
+/// installs it; later ones share it).
+pub fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| tracing::warn!("metrics are off: {e}"))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// `GET /metrics` in Prometheus' text format, for admins (a Prometheus job sends an
+/// admin token as its bearer token).
+pub async fn metrics(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    p.require(Role::Admin)?;
+    let handle = prometheus().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics_off",
+            "metrics are off",
+        )
+    })?;
+    let search = super::SearchReadiness::of(&state)
+        .await
+        .map_err(crate::desk::Error::from)?;
+    metrics::gauge!("switchboard_search_backlog").set(search.backlog as f64);
+    metrics::gauge!("switchboard_search_lag_seconds").set(search.lag_seconds as f64);
+    metrics::gauge!("switchboard_search_up").set(if search.status == "ok" { 1.0 } else { 0.0 });
+    let (pending, failed) = outbox::counts(&state.desk.store)
+        .await
+        .map_err(crate::desk::Error::from)?;
+    metrics::gauge!("switchboard_outbox_pending").set(pending as f64);
+    metrics::gauge!("switchboard_outbox_failed").set(failed as f64);
+    handle.run_upkeep();
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response())
 }

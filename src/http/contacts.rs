@@ -1,5 +1,5 @@
-//! `/api/v1/contacts`: the customer record, lookup by email or phone, edits, identities
-//! and merges.
+//! `/api/v1/contacts`: the customer record, lookup by email or phone, edits, identities,
+//! merges and erasure.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,7 +9,7 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiResult, Id, Json, Problem, Query};
 use crate::desk::Role;
-use crate::desk::contacts::{ContactDetail, ContactUpdate};
+use crate::desk::contacts::{ContactDetail, ContactUpdate, Erased};
 use crate::desk::identity::{IdentityClaim, IdentityKind};
 use entity::{contact, identity};
 
@@ -114,4 +114,15 @@ pub async fn add_identity(
         StatusCode::CREATED,
         axum::Json(state.desk.add_identity(id, &claim, p.actor).await?),
     ))
+}
+
+/// `DELETE /api/v1/contacts/{id}`: erases a customer and everything personal about them
+/// (the right to erasure); admins only, since it cannot be undone.
+pub async fn erase(
+    State(state): State<AppState>,
+    p: Principal,
+    Id(id): Id,
+) -> ApiResult<axum::Json<Erased>> {
+    p.require(Role::Admin)?;
+    Ok(axum::Json(state.desk.erase_contact(id, p.actor).await?))
 }

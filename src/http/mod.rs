@@ -11,6 +11,7 @@ pub mod cti;
 pub mod error;
 pub mod inbound;
 pub mod mail;
+pub mod search;
 pub mod sms;
 pub mod tickets;
 pub mod webhooks;
@@ -45,6 +46,10 @@ pub struct AppState {
     pub widget_limiter: Arc<crate::live::widget::VisitorLimiter>,
     /// SMTP pools and provider API clients.
     pub clients: Arc<crate::channels::Clients>,
+    /// The configured search index.
+    pub search: Arc<dyn crate::search::SearchIndex>,
+    /// How the indexer is doing.
+    pub index_health: Arc<crate::search::indexer::Health>,
 }
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
@@ -69,6 +74,7 @@ pub fn router(state: AppState) -> Router {
             "/contacts/{id}",
             get(contacts::show).patch(contacts::update),
         )
+        .route("/contacts/{id}", axum::routing::delete(contacts::erase))
         .route("/contacts/{id}/merge", post(contacts::merge))
         .route("/contacts/{id}/identities", post(contacts::add_identity))
         .route("/inbound", post(inbound::message))
@@ -103,6 +109,7 @@ pub fn router(state: AppState) -> Router {
             get(channels::show).patch(channels::update),
         )
         .route("/channels/{id}/secret", post(channels::rotate_secret))
+        .route("/search", get(search::search))
         .route("/outbox", get(admin::list_outbox))
         .route("/outbox/{id}/retry", post(admin::retry_outbox))
         .fallback(api_not_found)
@@ -121,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(admin::metrics))
         .route("/", get(assets::console))
         .route("/console/{*file}", get(assets::console_file))
         .route("/widget.js", get(assets::widget_script))
@@ -180,6 +188,38 @@ struct Readiness {
     store: &'static str,
     outbox_pending: u64,
     outbox_failed: u64,
+    search: SearchReadiness,
+}
+
+/// Whether search is current: the backend, whether it takes documents, and how far
+/// indexing is behind.
+#[derive(Serialize)]
+pub struct SearchReadiness {
+    pub backend: &'static str,
+    pub status: &'static str,
+    /// Changes not yet searchable.
+    pub backlog: u64,
+    /// Seconds the oldest of them has waited.
+    pub lag_seconds: i64,
+    pub last_error: Option<String>,
+}
+
+impl SearchReadiness {
+    /// Asks the store for the indexing backlog.
+    pub async fn of(state: &AppState) -> Result<SearchReadiness, sea_orm::DbErr> {
+        let (backlog, oldest) =
+            crate::outbox::backlog(&state.desk.store, crate::outbox::kind::INDEX).await?;
+        let health = state.index_health.view();
+        Ok(SearchReadiness {
+            backend: state.search.backend(),
+            status: health.status,
+            backlog,
+            lag_seconds: oldest
+                .map(|t| (crate::store::now() - t).num_seconds().max(0))
+                .unwrap_or(0),
+            last_error: health.last_error,
+        })
+    }
 }
 
 /// Readiness: the store answers; the outbox backlog is reported.
@@ -194,11 +234,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
         )
         .into_response();
     }
-    match crate::outbox::counts(store).await {
-        Ok((pending, failed)) => axum::Json(Readiness {
+    let counts = async {
+        let counts = crate::outbox::counts(store).await?;
+        Ok::<_, sea_orm::DbErr>((counts, SearchReadiness::of(&state).await?))
+    };
+    match counts.await {
+        Ok(((pending, failed), search)) => axum::Json(Readiness {
             store: "ok",
             outbox_pending: pending,
             outbox_failed: failed,
+            search,
         })
         .into_response(),
         Err(_) => Problem::new(
