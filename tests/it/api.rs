@@ -63,6 +63,8 @@ fn endpoints() -> Vec<(&'static str, &'static str, Value)> {
         ("DELETE", "/api/v1/tokens/1", Value::Null),
         ("GET", "/api/v1/outbox", Value::Null),
         ("POST", "/api/v1/outbox/1/retry", Value::Null),
+        ("GET", "/api/v1/search?q=x&status=active", Value::Null),
+        ("DELETE", "/api/v1/contacts/1", Value::Null),
         ("GET", "/api/v1/session", Value::Null),
         ("DELETE", "/api/v1/session", Value::Null),
     ]
@@ -73,6 +75,7 @@ fn admin_only(method: &str, path: &str) -> bool {
     ((path.starts_with("/api/v1/agents") || path.starts_with("/api/v1/teams")) && method != "GET")
         || path.starts_with("/api/v1/tokens")
         || path.starts_with("/api/v1/outbox")
+        || (path.starts_with("/api/v1/contacts/") && method == "DELETE")
 }
 
 async fn raw(
