@@ -18,6 +18,7 @@ mod mailserver;
 mod meili;
 mod outbox;
 mod search;
+mod search_browser;
 mod sms;
 mod support;
 mod telegram;

@@ -70,7 +70,8 @@ export function query(params) {
 }
 
 export const api = {
-  get: (path) => request('GET', path),
+  /** `signal` (an AbortSignal) cancels the request; it then rejects with an AbortError. */
+  get: (path, { signal = null } = {}) => request('GET', path, undefined, { signal }),
   post: (path, body) => request('POST', path, body ?? {}),
   patch: (path, body) => request('PATCH', path, body),
   del: (path) => request('DELETE', path),

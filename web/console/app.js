@@ -12,6 +12,7 @@ import './presence.js';
 import './help.js';
 import { rememberContact, rememberTicket } from './call.js';
 import './calllog.js';
+import './search.js';
 
 const ERROR_FOR = 15000;
 const ANNOUNCE_FOR = 10000;
@@ -99,7 +100,7 @@ class SbApp extends HTMLElement {
     this.firstSync = null;
     this.loggingOut = false;
     this.queue = this.ticket = this.contact = this.presence = this.help = this.header = null;
-    this.calls = this.callLog = this.callsLink = null;
+    this.calls = this.callLog = this.callsLink = this.search = null;
     this.dataset.state = 'login';
     this.renderConnection('closed');
     const login = h('sb-login');
@@ -146,6 +147,7 @@ class SbApp extends HTMLElement {
     this.ticket = h('sb-ticket');
     this.contact = h('sb-contact');
     this.help = h('sb-help');
+    this.search = h('sb-search');
     this.calls = h('sb-calls');
     this.callLog = h('sb-calllog', { hidden: true });
     this.callsLink = h('a', { class: 'nav-link nav-calls', href: '#calls' });
@@ -172,6 +174,7 @@ class SbApp extends HTMLElement {
     const me = this.meName();
     rerender(this.header, () => [
       h('span', { class: 'brand', text: t('app.name') }),
+      this.search,
       this.connection,
       h('span', { class: 'spacer' }),
       this.langPicker('lang-header'),
@@ -311,6 +314,12 @@ class SbApp extends HTMLElement {
       }
       return;
     }
+    if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === 'k') {
+      if (document.querySelector('dialog[open]')) return;
+      e.preventDefault();
+      this.search.focusInput();
+      return;
+    }
     if (e.key === 'Escape') {
       if (isTyping(target) && this.ticket.composer.contains(target)) target.blur();
       else if (!isTyping(target) && !document.querySelector('dialog[open]') && this.calls.dismissNewest()) e.preventDefault();
@@ -330,6 +339,7 @@ class SbApp extends HTMLElement {
       case 'n': this.ticket.focusComposer('note'); break;
       case 'a': guard(this, this.ticket.assignToMe()); break;
       case 'e': guard(this, this.ticket.resolve()); break;
+      case '/': this.search.focusInput(); break;
       case '?': this.help.open(); break;
       default: return;
     }

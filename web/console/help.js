@@ -3,6 +3,7 @@ import { h } from './dom.js';
 import { t, onLangChange, modKey } from './i18n.js';
 
 const SHORTCUTS = [
+  [['/', 'MOD+K'], 'shortcut.search'],
   [['j', 'k'], 'shortcut.move'],
   [['Enter', 'o'], 'shortcut.open'],
   [['r'], 'shortcut.reply'],
