@@ -111,11 +111,9 @@ impl App {
             kick: desk.index_kick.clone(),
             health: state.index_health.clone(),
             poll: Duration::from_secs(1),
+            fill: fresh,
         };
         workers.push(tokio::spawn(indexer.run(stopped.clone())));
-        if fresh {
-            workers.push(tokio::spawn(first_index(store.clone(), search)));
-        }
         workers.push(tokio::spawn(maintenance(state.clone(), stopped.clone())));
         workers.push(tokio::spawn(crate::channels::email::imap::supervise(
             desk.clone(),
@@ -156,40 +154,6 @@ impl App {
         }
         for w in self.workers {
             let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
-        }
-    }
-}
-
-/// Fills a newly created embedded index from the store, so an index that was deleted
-/// or came with an upgrade needs no `switchboard reindex` by hand.
-async fn first_index(store: Store, index: Arc<dyn crate::search::SearchIndex>) {
-    use sea_orm::PaginatorTrait;
-    match entity::ticket::Entity::find().count(store.db()).await {
-        Ok(0) => return,
-        Ok(_) => {}
-        Err(e) => {
-            tracing::error!("cannot fill the new search index: {e}; run `switchboard reindex`");
-            return;
-        }
-    }
-    tracing::info!("the search index is new; filling it from the store");
-    let outcome = crate::search::indexer::rebuild(&store, &*index, |p| {
-        tracing::debug!(
-            tickets = p.tickets_done,
-            of = p.tickets_total,
-            "filling the search index"
-        );
-    })
-    .await;
-    match outcome {
-        Ok(p) => tracing::info!(
-            tickets = p.tickets_done,
-            contacts = p.contacts_done,
-            seconds = p.elapsed.as_secs(),
-            "the search index is filled"
-        ),
-        Err(e) => {
-            tracing::error!("filling the search index failed: {e}; run `switchboard reindex`")
         }
     }
 }

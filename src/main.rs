@@ -277,6 +277,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Migrate => println!("the store is up to date"),
         Command::Reindex => {
             let (index, _) = switchboard::search::open(&config)?;
+            // On PostgreSQL the servers' indexers pause while this runs, so none of them
+            // writes a document between this rebuild's reading and writing it.
+            let turn = loop {
+                if let Some(turn) = switchboard::search::indexer::turn(&desk.store).await {
+                    break turn;
+                }
+                eprintln!("waiting for a server's indexer to finish its batch");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            };
             eprintln!("rebuilding the {} search index", index.backend());
             let done = switchboard::search::indexer::rebuild(&desk.store, &*index, |p| {
                 let rate =
@@ -287,6 +296,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 );
             })
             .await?;
+            drop(turn);
             eprintln!();
             println!(
                 "indexed {} tickets and {} contacts in {:.1} s",

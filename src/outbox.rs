@@ -245,8 +245,18 @@ pub async fn postpone(
         return Ok(());
     }
     let run_after = now() + chrono::Duration::from_std(delay).expect("fits");
+    use sea_orm::Condition;
     let tx = store.write().await?;
-    for chunk in jobs.chunks(500) {
+    for chunk in jobs.chunks(200) {
+        // Only rows whose claim is still ours: a lease that ran out belongs to another.
+        let mut claims = Condition::any();
+        for job in chunk {
+            claims = claims.add(
+                Condition::all()
+                    .add(outbox::Column::Id.eq(job.id))
+                    .add(outbox::Column::Attempts.eq(job.attempts)),
+            );
+        }
         outbox::Entity::update_many()
             .col_expr(outbox::Column::RunAfter, run_after.into())
             .col_expr(
@@ -260,7 +270,7 @@ pub async fn postpone(
                 outbox::Column::LastError,
                 Some(truncate(reason, 2000)).into(),
             )
-            .filter(outbox::Column::Id.is_in(chunk.iter().map(|j| j.id)))
+            .filter(claims)
             .filter(outbox::Column::Status.eq("pending"))
             .exec(&*tx)
             .await?;

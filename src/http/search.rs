@@ -164,6 +164,7 @@ fn search_of(
             })?);
         }
     }
+    statuses.sort_by_key(|s| s.as_str());
     statuses.dedup();
     search.filter.status = statuses;
     search.filter.channel = list("channel", q.channel.as_deref())?;
@@ -201,23 +202,25 @@ fn search_of(
     Ok(search)
 }
 
-/// The problem a backend's failure is shown as.
+/// The problem a backend's failure is shown as. Agents learn what is wrong in words
+/// they can act on; the backend's own message (addresses, index names) goes to the log.
 pub fn unavailable(e: SearchError) -> Problem {
+    tracing::warn!("search failed: {e}");
     match e {
-        SearchError::Unavailable(m) => Problem::new(
+        SearchError::Unavailable(_) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "search_unavailable",
-            format!("search is unavailable: {m}"),
+            "the search server does not answer. Nothing is lost: new messages become findable when it is back.",
         ),
-        SearchError::Unauthorized(m) => Problem::new(
+        SearchError::Unauthorized(_) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "search_unavailable",
-            format!("search is unavailable: the search server refused Switchboard's key ({m})"),
+            "the search server refused Switchboard's key (an admin must check SWITCHBOARD_MEILISEARCH_KEY)",
         ),
-        SearchError::Rejected(m) => Problem::new(
+        SearchError::Rejected(_) => Problem::new(
             StatusCode::BAD_GATEWAY,
             "search_failed",
-            format!("the search server refused the query: {m}"),
+            "the search server refused the query; the details are in the server's log",
         ),
     }
 }

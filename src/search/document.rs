@@ -252,13 +252,21 @@ impl Details {
     }
 }
 
-/// The bounded message texts of each ticket, oldest first.
+/// The message texts of each ticket within the bounds, in order: the first message (the
+/// concern) and then as many of the newest as fit, so a long thread stays findable by
+/// what was said last.
 async fn texts(store: &Store, ticket_ids: &[i64]) -> Result<HashMap<i64, Vec<String>>, DbErr> {
-    let mut texts: HashMap<i64, (usize, Vec<String>)> = HashMap::new();
+    use sea_orm::sea_query::Expr;
+    let mut all: HashMap<i64, Vec<String>> = HashMap::new();
     for ids in ticket_ids.chunks(CHUNK) {
+        // The store cuts each text, so a multi-megabyte mail is never read whole.
         let rows: Vec<(i64, String)> = message::Entity::find()
             .select_only()
-            .columns([message::Column::TicketId, message::Column::Text])
+            .column(message::Column::TicketId)
+            .column_as(
+                Expr::cust(format!("substr(\"text\", 1, {MAX_MESSAGE_TEXT})")),
+                "text",
+            )
             .filter(message::Column::TicketId.is_in(ids.iter().copied()))
             .order_by_asc(message::Column::TicketId)
             .order_by_asc(message::Column::Id)
@@ -266,19 +274,37 @@ async fn texts(store: &Store, ticket_ids: &[i64]) -> Result<HashMap<i64, Vec<Str
             .all(store.db())
             .await?;
         for (ticket_id, text) in rows {
-            let (used, list) = texts.entry(ticket_id).or_default();
-            let room = MAX_TICKET_TEXT.saturating_sub(*used).min(MAX_MESSAGE_TEXT);
-            let text = bounded(text.trim(), room);
+            let text = bounded(text.trim(), MAX_MESSAGE_TEXT);
             if !text.is_empty() {
-                *used += text.len();
-                list.push(text.to_owned());
+                all.entry(ticket_id).or_default().push(text.to_owned());
             }
         }
     }
-    Ok(texts
+    Ok(all
         .into_iter()
-        .map(|(id, (_, list))| (id, list))
+        .map(|(id, list)| (id, within_budget(list)))
         .collect())
+}
+
+/// The first text and then the newest that fit in [`MAX_TICKET_TEXT`], in order.
+fn within_budget(mut list: Vec<String>) -> Vec<String> {
+    let total: usize = list.iter().map(String::len).sum();
+    if total <= MAX_TICKET_TEXT || list.is_empty() {
+        return list;
+    }
+    let first = list.remove(0);
+    let mut used = first.len();
+    let mut newest = Vec::new();
+    while let Some(text) = list.pop() {
+        if used + text.len() > MAX_TICKET_TEXT {
+            break;
+        }
+        used += text.len();
+        newest.push(text);
+    }
+    newest.push(first);
+    newest.reverse();
+    newest
 }
 
 /// At most `max` bytes of `text`, cut at a character boundary.
@@ -302,4 +328,21 @@ fn unique(ids: impl Iterator<Item = i64>) -> Vec<i64> {
     ids.sort_unstable();
     ids.dedup();
     ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_thread_keeps_its_first_and_newest_messages() {
+        let text = |i: usize| format!("{i:04}{}", "x".repeat(MAX_MESSAGE_TEXT - 4));
+        let thread: Vec<String> = (0..20).map(text).collect();
+        let kept = within_budget(thread);
+        let heads: Vec<&str> = kept.iter().map(|t| &t[..4]).collect();
+        assert_eq!(heads, ["0000", "0013", "0014", "0015", "0016", "0017", "0018", "0019"]);
+        assert!(kept.iter().map(String::len).sum::<usize>() <= MAX_TICKET_TEXT);
+        let short = vec!["a".to_owned(), "b".to_owned()];
+        assert_eq!(within_budget(short.clone()), short);
+    }
 }

@@ -45,6 +45,11 @@ const COMPOUND: usize = 7;
 const PART: usize = 4;
 /// How much memory the writer may use before it writes a segment.
 const WRITER_BYTES: usize = 48 << 20;
+/// The version of how documents are analyzed and laid out; a different one in an
+/// existing index means it is rebuilt.
+const LAYOUT: u32 = 1;
+/// The file that says which layout the index has and whether it was filled completely.
+const MARKER: &str = "switchboard-index.json";
 /// Words around the first match a message excerpt keeps.
 const BEFORE: usize = 8;
 const AFTER: usize = 20;
@@ -133,9 +138,14 @@ impl Embedded {
         let (schema, fields) = schema();
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the search index at {}", dir.display()))?;
-        let mut fresh = false;
+        let marker: Option<serde_json::Value> = std::fs::read(dir.join(MARKER))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let layout = marker.as_ref().and_then(|m| m["layout"].as_u64());
+        // An index that was never filled completely (a fill cut short) is filled again.
+        let mut fresh = marker.as_ref().and_then(|m| m["filled"].as_bool()) != Some(true);
         let index = match Index::open_in_dir(dir) {
-            Ok(index) if index.schema() == schema => index,
+            Ok(index) if index.schema() == schema && (layout == Some(LAYOUT.into()) || fresh) => index,
             Ok(_) => {
                 tracing::warn!(dir = %dir.display(), "the search index has an older layout; it is built anew");
                 clear_dir(dir)?;
@@ -163,13 +173,18 @@ impl Embedded {
             "whitespace",
             TextAnalyzer::from(WhitespaceTokenizer::default()),
         );
-        let writer = index.writer(WRITER_BYTES).map_err(|e| match e {
+        let writer: IndexWriter = index.writer(WRITER_BYTES).map_err(|e| match e {
             tantivy::TantivyError::LockFailure(..) => anyhow::anyhow!(
                 "the search index at {} is in use by another Switchboard process (stop the server first)",
                 dir.display()
             ),
             e => anyhow::Error::from(e).context("cannot write the search index"),
         })?;
+        // Merge segments that hold deleted documents early, so an erased contact's words
+        // leave the files on disk soon, not only when a segment happens to be merged.
+        let mut merges = tantivy::indexer::LogMergePolicy::default();
+        merges.set_del_docs_ratio_before_merge(0.1);
+        writer.set_merge_policy(Box::new(merges));
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -187,6 +202,14 @@ impl Embedded {
     /// True when this index was just created and holds nothing yet.
     pub fn is_fresh(&self) -> bool {
         self.fresh
+    }
+
+    /// Records that the index holds everything in the store (after a rebuild).
+    fn mark_filled(&self) -> std::io::Result<()> {
+        let marker = serde_json::json!({"layout": LAYOUT, "filled": true});
+        let tmp = self.dir.join(format!("{MARKER}.tmp"));
+        std::fs::write(&tmp, marker.to_string())?;
+        std::fs::rename(tmp, self.dir.join(MARKER))
     }
 
     fn write(&self, changes: Changes) -> tantivy::Result<()> {
@@ -257,6 +280,10 @@ impl Embedded {
         let searcher = self.reader.searcher();
         let words = Words::of(&search.text);
         let mut found = Found::default();
+        if words.words.is_empty() && !search.text.trim().is_empty() {
+            // Only punctuation, or words too long to be indexed: nothing can match.
+            return Ok(found);
+        }
 
         let mut ticket_query: Vec<(Occur, Box<dyn Query>)> =
             vec![(Occur::Must, term(f.doc_type, "ticket"))];
@@ -336,8 +363,9 @@ fn add_searchable<'a>(
             if chars.len() < COMPOUND {
                 continue;
             }
-            // Every ending from the second letter down to PART letters.
-            for &(at, _) in &chars[1..=chars.len() - PART] {
+            // Every ending down to PART letters, the whole word included, so any part of
+            // a compound is the start of one of them.
+            for &(at, _) in &chars[..=chars.len() - PART] {
                 parts.push_str(&word[at..]);
                 parts.push(' ');
             }
@@ -441,8 +469,12 @@ impl Words {
         Words { words }
     }
 
-    /// Typos allowed in a word of this many letters.
+    /// Typos allowed in a word of this many letters; none in numbers (a phone or order
+    /// number one digit off is someone else's).
     fn typos(word: &str) -> u8 {
+        if word.chars().any(|c| c.is_ascii_digit()) {
+            return 0;
+        }
         match word.chars().count() {
             0..=4 => 0,
             5..=8 => 1,
@@ -669,6 +701,10 @@ impl SearchIndex for Embedded {
             .await
             .map_err(failed)?
             .map_err(failed)
+    }
+
+    async fn filled(&self) -> Result<(), SearchError> {
+        self.mark_filled().map_err(failed)
     }
 
     async fn health(&self) -> Result<(), SearchError> {

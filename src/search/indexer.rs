@@ -32,16 +32,8 @@ const MAX_PAUSE: Duration = Duration::from_secs(30);
 #[derive(Debug, Default)]
 pub struct Health {
     down: AtomicBool,
-    last_error: std::sync::Mutex<Option<String>>,
     /// Documents written since start.
     pub indexed: AtomicU64,
-}
-
-/// [`Health`] as /readyz shows it.
-#[derive(Debug, Serialize)]
-pub struct HealthView {
-    pub status: &'static str,
-    pub last_error: Option<String>,
 }
 
 impl Health {
@@ -49,30 +41,17 @@ impl Health {
         if self.down.swap(false, Ordering::Relaxed) {
             tracing::info!("the search backend answers again; indexing catches up");
         }
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     fn down(&self, error: &SearchError) {
         if !self.down.swap(true, Ordering::Relaxed) {
             tracing::warn!("indexing waits for the search backend: {error}");
         }
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
     }
 
     /// True while the backend does not take documents.
     pub fn is_down(&self) -> bool {
         self.down.load(Ordering::Relaxed)
-    }
-
-    pub fn view(&self) -> HealthView {
-        HealthView {
-            status: if self.is_down() { "unavailable" } else { "ok" },
-            last_error: self
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
-        }
     }
 }
 
@@ -85,6 +64,8 @@ pub struct Indexer {
     pub health: Arc<Health>,
     /// How often to look for due rows when not woken.
     pub poll: Duration,
+    /// Fill the index from the store before draining the outbox (a new embedded index).
+    pub fill: bool,
 }
 
 /// What one `index` row asks for.
@@ -114,8 +95,14 @@ impl Indexer {
                 break;
             }
             if !prepared {
-                // The indexes and their settings, before the first document.
-                match self.index.prepare().await {
+                // The indexes and their settings, before the first document; a new index
+                // is filled from the store first, so rows written meanwhile come after
+                // the fill and nothing older overwrites them.
+                let ready = match self.index.prepare().await {
+                    Ok(()) if self.fill => fill(&self.store, &*self.index).await,
+                    other => other,
+                };
+                match ready {
                     Ok(()) => {
                         prepared = true;
                         pause = Duration::from_secs(1);
@@ -132,6 +119,15 @@ impl Indexer {
                     }
                 }
             }
+            // One indexer at a time across nodes: two writing the same document could
+            // leave the older version in the index.
+            let Some(turn) = turn(&self.store).await else {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.poll) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            };
             let jobs = match outbox::claim(&self.store, &[outbox::kind::INDEX], BATCH).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
@@ -140,6 +136,8 @@ impl Indexer {
                 }
             };
             if jobs.is_empty() {
+                // Waiting is not indexing: another node may take its turn meanwhile.
+                drop(turn);
                 tokio::select! {
                     _ = self.kick.notified() => {}
                     _ = tokio::time::sleep(self.poll) => {}
@@ -236,17 +234,33 @@ impl Indexer {
     }
 
     /// Loads the documents of these tickets and contacts (and of every ticket of these
-    /// contacts) and writes them.
+    /// contacts) and writes them, a bounded number of tickets at a time.
     async fn index(&self, tickets: &[i64], contacts: &[i64]) -> Result<(), SearchError> {
+        let store_error = |e: DbErr| SearchError::Unavailable(format!("reading the store: {e}"));
         let mut tickets = tickets.to_vec();
-        let changes = async {
-            tickets.extend(document::tickets_of(&self.store, contacts).await?);
-            tickets.sort_unstable();
-            tickets.dedup();
-            document::load(&self.store, &tickets, contacts).await
+        tickets.extend(
+            document::tickets_of(&self.store, contacts)
+                .await
+                .map_err(store_error)?,
+        );
+        tickets.sort_unstable();
+        tickets.dedup();
+        // A contact with thousands of tickets is written in several batches.
+        let mut chunks: Vec<&[i64]> = tickets.chunks(BATCH as usize).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
         }
-        .await
-        .map_err(|e: DbErr| SearchError::Unavailable(format!("reading the store: {e}")))?;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let contacts = if i == 0 { contacts } else { &[] };
+            let changes = document::load(&self.store, chunk, contacts)
+                .await
+                .map_err(store_error)?;
+            self.write(changes).await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&self, changes: super::Changes) -> Result<(), SearchError> {
         let count = changes.len() as u64;
         match self.index.apply(changes).await {
             Ok(()) => {
@@ -278,6 +292,60 @@ pub struct Progress {
     pub contacts_done: u64,
     pub contacts_total: u64,
     pub elapsed: Duration,
+}
+
+/// On PostgreSQL, the cluster-wide indexing lock for one batch (a transaction-scoped
+/// advisory lock, released when the returned transaction ends), or None when another
+/// node holds it. SQLite has one process: always its turn.
+pub async fn turn(store: &Store) -> Option<Option<sea_orm::DatabaseTransaction>> {
+    if !store.is_postgres() {
+        return Some(None);
+    }
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let attempt = async {
+        let tx = store.db().begin().await?;
+        let row = tx
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!("SELECT pg_try_advisory_xact_lock({INDEXING_LOCK}) AS mine"),
+            ))
+            .await?;
+        let mine: bool = match row {
+            Some(row) => row.try_get("", "mine")?,
+            None => false,
+        };
+        Ok::<_, DbErr>(mine.then_some(tx))
+    };
+    match attempt.await {
+        Ok(Some(tx)) => Some(Some(tx)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!("taking the indexing lock failed: {e}");
+            None
+        }
+    }
+}
+
+/// The advisory lock key of indexing on PostgreSQL ("sbindex").
+const INDEXING_LOCK: i64 = 0x7362_696e_6465_78;
+
+/// Fills a new index from the store.
+async fn fill(store: &Store, index: &dyn SearchIndex) -> Result<(), SearchError> {
+    tracing::info!("the search index is new; filling it from the store");
+    match rebuild(store, index, |_| {}).await {
+        Ok(p) => {
+            tracing::info!(
+                tickets = p.tickets_done,
+                contacts = p.contacts_done,
+                seconds = p.elapsed.as_secs(),
+                "the search index is filled"
+            );
+            Ok(())
+        }
+        Err(e) => Err(e
+            .downcast::<SearchError>()
+            .unwrap_or_else(|e| SearchError::Unavailable(format!("filling the index: {e:#}")))),
+    }
 }
 
 /// Rebuilds `index` from the store: removes every document, then writes every ticket and
@@ -343,6 +411,7 @@ pub async fn rebuild(
         p.elapsed = started.elapsed();
         progress(p);
     }
+    index.filled().await?;
     p.elapsed = started.elapsed();
     Ok(p)
 }

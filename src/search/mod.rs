@@ -190,6 +190,11 @@ pub trait SearchIndex: Send + Sync {
     async fn search(&self, search: &Search) -> Result<Found, SearchError>;
     /// Whether the backend answers.
     async fn health(&self) -> Result<(), SearchError>;
+    /// Called when a rebuild has written everything in the store, so an index that was
+    /// cut short while filling is known as such on the next start.
+    async fn filled(&self) -> Result<(), SearchError> {
+        Ok(())
+    }
 }
 
 /// The configured index: Meilisearch when `SWITCHBOARD_MEILISEARCH_URL` is set, else the

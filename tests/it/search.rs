@@ -230,6 +230,14 @@ pub async fn behaviour(app: &TestApp) {
         [printer_no]
     );
 
+    // A number one digit off is someone else's: no typos in numbers.
+    assert_eq!(numbers(&search(&api, &q("0170 1234568")).await), Vec::<i64>::new());
+    assert_eq!(numbers(&search(&api, &q("SO-100235")).await), Vec::<i64>::new());
+    // The start of a compound matches in any position of the query.
+    assert_eq!(numbers(&search(&api, &q("Kundendienst gestern")).await), [washer_no]);
+    // Punctuation alone finds nothing rather than everything.
+    assert_eq!(search(&api, &q("!!! ???")).await["ticket_total"], 0);
+
     // Order numbers and email addresses.
     for words in ["SO-100234", "so-100234", "100234"] {
         let found = search(&api, &q(words)).await;
