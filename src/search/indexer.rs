@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use sea_orm::{
     ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use serde::Serialize;
 use tokio::sync::{Notify, watch};
 
 use super::{SearchError, SearchIndex, document};
@@ -90,6 +89,7 @@ impl Indexer {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut pause = Duration::from_secs(1);
         let mut prepared = false;
+        let mut fill_first = self.fill;
         loop {
             if *stop.borrow() {
                 break;
@@ -99,12 +99,13 @@ impl Indexer {
                 // is filled from the store first, so rows written meanwhile come after
                 // the fill and nothing older overwrites them.
                 let ready = match self.index.prepare().await {
-                    Ok(()) if self.fill => fill(&self.store, &*self.index).await,
+                    Ok(()) if fill_first => fill(&self.store, &*self.index).await,
                     other => other,
                 };
                 match ready {
                     Ok(()) => {
                         prepared = true;
+                        fill_first = false;
                         pause = Duration::from_secs(1);
                         self.health.up();
                     }
@@ -154,6 +155,10 @@ impl Indexer {
                     {
                         tracing::error!("postponing index rows failed: {db}");
                     }
+                    drop(turn);
+                    // A backend that lost its indexes (a new server) gets them and their
+                    // settings again before the next batch.
+                    prepared = false;
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
                         _ = stop.changed() => {}

@@ -320,7 +320,8 @@ impl SearchIndex for Meili {
                 "searchableAttributes": TICKET_SEARCHABLE,
                 "filterableAttributes": TICKET_FILTERABLE,
                 "sortableAttributes": TICKET_SORTABLE,
-                "typoTolerance": {"enabled": true},
+                // A phone or order number one digit off is someone else's.
+                "typoTolerance": {"enabled": true, "disableOnNumbers": true},
             }),
         )
         .await?;
@@ -330,7 +331,7 @@ impl SearchIndex for Meili {
             json!({
                 "searchableAttributes": CONTACT_SEARCHABLE,
                 "sortableAttributes": CONTACT_SORTABLE,
-                "typoTolerance": {"enabled": true},
+                "typoTolerance": {"enabled": true, "disableOnNumbers": true},
             }),
         )
         .await

@@ -19,6 +19,7 @@ mod meili;
 mod outbox;
 mod search;
 mod search_browser;
+mod search_outage;
 mod sms;
 mod support;
 mod telegram;

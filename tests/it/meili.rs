@@ -19,10 +19,10 @@ use switchboard::search::{
     Changes, ContactDoc, Filter, Search, SearchError, SearchIndex, Snippet, Sort, TicketDoc,
 };
 
-const KEY: &str = "masterKey";
+pub(crate) const KEY: &str = "masterKey";
 
 /// One exchange of the recordings.
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let path = format!(
         "{}/tests/fixtures/meilisearch-1.50/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -37,13 +37,13 @@ fn request_body(name: &str) -> Value {
 }
 
 /// The recorded reply body of an exchange.
-fn reply_body(name: &str) -> Value {
+pub(crate) fn reply_body(name: &str) -> Value {
     fixture(name)["response"]["body"].clone()
 }
 
 /// A recorded task (an enqueued one or its state) made into another task of another
 /// index.
-fn task_as(name: &str, uid: u64, index: &str) -> Value {
+pub(crate) fn task_as(name: &str, uid: u64, index: &str) -> Value {
     let mut body = reply_body(name);
     let field = if body.get("taskUid").is_some() {
         "taskUid"
@@ -66,13 +66,13 @@ fn still_enqueued(name: &str) -> Value {
 }
 
 /// A recorded reply that names the index `nope`, about `index` instead.
-fn about(name: &str, index: &str) -> Value {
+pub(crate) fn about(name: &str, index: &str) -> Value {
     let text = reply_body(name).to_string().replace("nope", index);
     serde_json::from_str(&text).unwrap()
 }
 
 /// A recorded successful task made into a failed one.
-fn failed_task(name: &str, code: &str, message: &str) -> Value {
+pub(crate) fn failed_task(name: &str, code: &str, message: &str) -> Value {
     let mut body = reply_body(name);
     body["status"] = json!("failed");
     body["error"] = json!({
@@ -86,18 +86,48 @@ fn failed_task(name: &str, code: &str, message: &str) -> Value {
 
 /// A request as the stand-in saw it.
 #[derive(Debug, Clone)]
-struct Seen {
-    method: String,
+pub(crate) struct Seen {
+    pub method: String,
     /// Path and query.
-    path: String,
-    auth: Option<String>,
-    body: Option<Value>,
+    pub path: String,
+    pub auth: Option<String>,
+    pub body: Option<Value>,
 }
 
 impl Seen {
-    fn line(&self) -> String {
+    /// A request as it arrived: a body that is not JSON is kept as a JSON string.
+    pub(crate) fn of(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Seen {
+        Seen {
+            method: method.to_string(),
+            path: uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
+            auth: headers
+                .get(header::AUTHORIZATION)
+                .map(|v| v.to_str().unwrap().to_owned()),
+            body: (!body.is_empty()).then(|| {
+                serde_json::from_slice(body)
+                    .unwrap_or_else(|_| json!(String::from_utf8_lossy(body)))
+            }),
+        }
+    }
+
+    /// `METHOD path?query`.
+    pub(crate) fn line(&self) -> String {
         format!("{} {}", self.method, self.path)
     }
+}
+
+/// The reply to a request the stand-in has no answer for.
+pub(crate) fn no_reply(line: &str) -> Response {
+    let body = json!({
+        "message": format!("the stand-in has no reply for {line}"),
+        "code": "standin_has_no_reply",
+        "type": "internal",
+        "link": "",
+    });
+    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
 }
 
 #[derive(Clone)]
@@ -151,20 +181,7 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
-    let seen = Seen {
-        method: method.to_string(),
-        path,
-        auth: headers
-            .get(header::AUTHORIZATION)
-            .map(|v| v.to_str().unwrap().to_owned()),
-        body: (!body.is_empty()).then(|| {
-            serde_json::from_slice(&body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&body)))
-        }),
-    };
+    let seen = Seen::of(&method, &uri, &headers, &body);
     let line = seen.line();
     script.seen.lock().unwrap().push(seen);
     let reply = {
@@ -176,13 +193,7 @@ async fn answer(
         }
     };
     let Some(reply) = reply else {
-        let body = json!({
-            "message": format!("the stand-in has no reply for {line}"),
-            "code": "standin_has_no_reply",
-            "type": "internal",
-            "link": "",
-        });
-        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
+        return no_reply(&line);
     };
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
@@ -393,16 +404,17 @@ async fn prepare_creates_a_missing_index_and_applies_the_recorded_settings() {
         s.body_of("POST /indexes"),
         request_body("03-create-index.json")
     );
-    assert_eq!(
-        s.body_of("PATCH /indexes/tickets/settings"),
-        request_body("05-update-settings.json")
-    );
+    // The recorded settings, and no typos in numbers (a phone or order number one digit
+    // off is someone else's).
+    let mut settings = request_body("05-update-settings.json");
+    settings["typoTolerance"]["disableOnNumbers"] = json!(true);
+    assert_eq!(s.body_of("PATCH /indexes/tickets/settings"), settings);
     assert_eq!(
         s.body_of("PATCH /indexes/contacts/settings"),
         json!({
             "searchableAttributes": ["name", "identities", "order_numbers", "tags", "organization"],
             "sortableAttributes": ["updated_at"],
-            "typoTolerance": {"enabled": true},
+            "typoTolerance": {"enabled": true, "disableOnNumbers": true},
         })
     );
     for seen in s.seen() {
