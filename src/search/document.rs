@@ -340,7 +340,12 @@ mod tests {
         let thread: Vec<String> = (0..20).map(text).collect();
         let kept = within_budget(thread);
         let heads: Vec<&str> = kept.iter().map(|t| &t[..4]).collect();
-        assert_eq!(heads, ["0000", "0013", "0014", "0015", "0016", "0017", "0018", "0019"]);
+        assert_eq!(
+            heads,
+            [
+                "0000", "0013", "0014", "0015", "0016", "0017", "0018", "0019"
+            ]
+        );
         assert!(kept.iter().map(String::len).sum::<usize>() <= MAX_TICKET_TEXT);
         let short = vec!["a".to_owned(), "b".to_owned()];
         assert_eq!(within_budget(short.clone()), short);

@@ -145,7 +145,9 @@ impl Embedded {
         // An index that was never filled completely (a fill cut short) is filled again.
         let mut fresh = marker.as_ref().and_then(|m| m["filled"].as_bool()) != Some(true);
         let index = match Index::open_in_dir(dir) {
-            Ok(index) if index.schema() == schema && (layout == Some(LAYOUT.into()) || fresh) => index,
+            Ok(index) if index.schema() == schema && (layout == Some(LAYOUT.into()) || fresh) => {
+                index
+            }
             Ok(_) => {
                 tracing::warn!(dir = %dir.display(), "the search index has an older layout; it is built anew");
                 clear_dir(dir)?;
@@ -665,8 +667,9 @@ impl SearchIndex for Embedded {
         "embedded"
     }
 
-    async fn prepare(&self) -> Result<(), SearchError> {
-        Ok(())
+    async fn prepare(&self) -> Result<bool, SearchError> {
+        // A new embedded index is known when it is opened (`is_fresh`).
+        Ok(false)
     }
 
     async fn apply(&self, changes: Changes) -> Result<(), SearchError> {

@@ -99,8 +99,18 @@ impl Indexer {
                 // is filled from the store first, so rows written meanwhile come after
                 // the fill and nothing older overwrites them.
                 let ready = match self.index.prepare().await {
-                    Ok(()) if fill_first => fill(&self.store, &*self.index).await,
-                    other => other,
+                    Ok(created) if fill_first || created => {
+                        // Filling is indexing: no other node's indexer meanwhile.
+                        let _turn = loop {
+                            if let Some(turn) = turn(&self.store).await {
+                                break turn;
+                            }
+                            tokio::time::sleep(self.poll).await;
+                        };
+                        fill(&self.store, &*self.index).await
+                    }
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
                 };
                 match ready {
                     Ok(()) => {

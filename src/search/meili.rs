@@ -171,10 +171,11 @@ impl Meili {
 
     /// Creates an index unless it exists; another node creating it at the same time is
     /// fine.
-    async fn ensure_index(&self, index: &Index<Http>) -> Result<(), SearchError> {
+    /// Creates the index when missing; true when this call created it (it is empty).
+    async fn ensure_index(&self, index: &Index<Http>) -> Result<bool, SearchError> {
         let uid = index.uid.as_str();
         match self.client.get_raw_index(uid).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(false),
             Err(e) if refusal_code(&e) == Some("index_not_found") => {}
             Err(e) => return Err(self.failure(e, &format!("looking up index `{uid}`"))),
         }
@@ -188,7 +189,9 @@ impl Meili {
             Some(Task::Failed { content }) if code(&content.error) != "index_already_exists" => {
                 Err(task_failed(&content, &doing))
             }
-            _ => Ok(()),
+            // Another node created it at the same moment: that node fills it.
+            Some(Task::Failed { .. }) => Ok(false),
+            _ => Ok(true),
         }
     }
 
@@ -312,8 +315,8 @@ impl SearchIndex for Meili {
         "meilisearch"
     }
 
-    async fn prepare(&self) -> Result<(), SearchError> {
-        self.ensure_index(&self.tickets).await?;
+    async fn prepare(&self) -> Result<bool, SearchError> {
+        let created = self.ensure_index(&self.tickets).await?;
         self.apply_settings(
             &self.tickets,
             json!({
@@ -325,7 +328,7 @@ impl SearchIndex for Meili {
             }),
         )
         .await?;
-        self.ensure_index(&self.contacts).await?;
+        let created = self.ensure_index(&self.contacts).await? || created;
         self.apply_settings(
             &self.contacts,
             json!({
@@ -334,7 +337,8 @@ impl SearchIndex for Meili {
                 "typoTolerance": {"enabled": true, "disableOnNumbers": true},
             }),
         )
-        .await
+        .await?;
+        Ok(created)
     }
 
     async fn apply(&self, changes: Changes) -> Result<(), SearchError> {

@@ -180,8 +180,10 @@ pub enum SearchError {
 pub trait SearchIndex: Send + Sync {
     /// `embedded` or `meilisearch`, for logs, /readyz and metrics.
     fn backend(&self) -> &'static str;
-    /// Creates the indexes and applies their settings; run at start-up.
-    async fn prepare(&self) -> Result<(), SearchError>;
+    /// Creates the indexes and applies their settings; run at start-up and after an
+    /// outage. True when it had to create an index, which is then empty and must be
+    /// filled from the store.
+    async fn prepare(&self) -> Result<bool, SearchError>;
     /// Adds, replaces and deletes documents, and returns once they are searchable.
     async fn apply(&self, changes: Changes) -> Result<(), SearchError>;
     /// Removes every document (before a rebuild).

@@ -517,6 +517,11 @@ impl Meilisim {
         self.serve(listener);
     }
 
+    /// Loses every index and document, as a server that came back with an empty disk.
+    fn forget(&self) {
+        self.sim.indexes.lock().unwrap().clear();
+    }
+
     /// Answers 503 for everything (true) or normally again (false).
     fn fail(&self, failing: bool) {
         self.sim.failing.store(failing, Ordering::SeqCst);
@@ -941,6 +946,50 @@ on_both! {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["tickets"], json!([]), "{body}");
 
+        app.stop().await;
+    }
+}
+
+on_both! {
+    async fn a_meilisearch_that_comes_back_empty_is_filled_again(engine: Engine) {
+        let mut meili = Meilisim::start().await;
+        let (app, api) = desk_on(&meili, engine).await;
+        let mut posted = Vec::new();
+        for (i, email) in CUSTOMERS.iter().take(2).enumerate() {
+            let text = format!("Vorher {i}: der Wasserkocher ist undicht");
+            posted.push(post(&api, email, &format!("Wasserkocher {i}"), &text, None).await);
+        }
+        caught_up(&api).await;
+
+        // The server goes away and comes back without its data.
+        meili.stop().await;
+        posted.push(post(&api, CUSTOMERS[2], "Wasserkocher 2", "Während: der Deckel klemmt", None).await);
+        // The indexer tried to write and found the server gone.
+        eventually("the indexer to find the server gone", || async {
+            outbox(&api, "pending")
+                .await
+                .iter()
+                .any(|row| row["last_error"].is_string())
+                .then_some(())
+        })
+        .await;
+        meili.forget();
+        meili.restart().await;
+
+        // The indexes are created again with their settings and filled from the store.
+        caught_up(&api).await;
+        eventually("the older tickets to be back in the index", || async {
+            posted.iter().all(|p| meili.ticket(p.ticket).is_some()).then_some(())
+        })
+        .await;
+        for p in &posted {
+            stored(&meili, p);
+            findable(&api, p).await;
+        }
+        assert!(
+            meili.seen().iter().any(|r| r.line().starts_with("PATCH /indexes/tickets/settings")),
+            "the settings are applied again"
+        );
         app.stop().await;
     }
 }
