@@ -342,7 +342,7 @@ pub async fn turn(store: &Store) -> Option<Option<sea_orm::DatabaseTransaction>>
 }
 
 /// The advisory lock key of indexing on PostgreSQL ("sbindex").
-const INDEXING_LOCK: i64 = 0x7362_696e_6465_78;
+const INDEXING_LOCK: i64 = 0x0073_6269_6e64_6578;
 
 /// Fills a new index from the store.
 async fn fill(store: &Store, index: &dyn SearchIndex) -> Result<(), SearchError> {

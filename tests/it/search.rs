@@ -231,10 +231,19 @@ pub async fn behaviour(app: &TestApp) {
     );
 
     // A number one digit off is someone else's: no typos in numbers.
-    assert_eq!(numbers(&search(&api, &q("0170 1234568")).await), Vec::<i64>::new());
-    assert_eq!(numbers(&search(&api, &q("SO-100235")).await), Vec::<i64>::new());
+    assert_eq!(
+        numbers(&search(&api, &q("0170 1234568")).await),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        numbers(&search(&api, &q("SO-100235")).await),
+        Vec::<i64>::new()
+    );
     // The start of a compound matches in any position of the query.
-    assert_eq!(numbers(&search(&api, &q("Kundendienst gestern")).await), [washer_no]);
+    assert_eq!(
+        numbers(&search(&api, &q("Kundendienst gestern")).await),
+        [washer_no]
+    );
     // Punctuation alone finds nothing rather than everything.
     assert_eq!(search(&api, &q("!!! ???")).await["ticket_total"], 0);
 
