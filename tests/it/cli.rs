@@ -401,3 +401,53 @@ fn channel_email_takes_the_password_from_stdin_and_never_prints_it() {
     assert!(!ok);
     assert!(err.contains("host:port"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_rebuilds_the_embedded_index_and_refuses_while_a_server_holds_it() {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    use switchboard::search::{Search, SearchIndex};
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = switchboard(dir.path(), &["demo"], "");
+    assert!(ok, "{err}");
+    let (ok, out, err) = switchboard(dir.path(), &["reindex"], "");
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("rebuilding the embedded search index"),
+        "{err}"
+    );
+    assert!(err.contains("tickets "), "progress: {err}");
+
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("switchboard.db").display()
+    );
+    let store = Store::connect(&url, None).await.unwrap();
+    let tickets = entity::ticket::Entity::find()
+        .count(store.db())
+        .await
+        .unwrap();
+    assert!(tickets > 0);
+    assert!(out.contains(&format!("indexed {tickets} tickets")), "{out}");
+
+    // Every ticket is in the index.
+    let index = switchboard::search::embedded::Embedded::open(&dir.path().join("search")).unwrap();
+    assert!(!index.is_fresh(), "a rebuilt index is marked complete");
+    let all = index
+        .search(&Search {
+            limit: 1,
+            ..Search::new("", phonenumber::country::Id::DE)
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.ticket_total, tickets);
+
+    // While something holds the index (a running server), reindex says so and stops.
+    let (ok, _, err) = switchboard(dir.path(), &["reindex"], "");
+    assert!(!ok);
+    assert!(
+        err.contains("in use by another Switchboard process"),
+        "{err}"
+    );
+    drop(index);
+    store.close().await;
+}
