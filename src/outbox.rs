@@ -210,26 +210,30 @@ pub async fn finish(
 /// Records the success of many claimed jobs at once (the indexer's batches). As with
 /// [`finish`], a row whose claim is no longer current is left alone.
 pub async fn finish_all(store: &Store, jobs: &[Job]) -> Result<(), DbErr> {
-    use sea_orm::Condition;
     if jobs.is_empty() {
         return Ok(());
     }
     let tx = store.write().await?;
     for chunk in jobs.chunks(200) {
-        let mut claims = Condition::any();
-        for job in chunk {
-            claims = claims.add(
-                Condition::all()
-                    .add(outbox::Column::Id.eq(job.id))
-                    .add(outbox::Column::Attempts.eq(job.attempts)),
-            );
-        }
         outbox::Entity::delete_many()
-            .filter(claims)
+            .filter(still_claimed(chunk))
             .exec(&*tx)
             .await?;
     }
     tx.commit().await
+}
+
+/// The rows of these jobs whose claim is still theirs: a lease that ran out belongs to
+/// whoever claimed the row since.
+fn still_claimed(jobs: &[Job]) -> sea_orm::Condition {
+    use sea_orm::Condition;
+    jobs.iter().fold(Condition::any(), |any, job| {
+        any.add(
+            Condition::all()
+                .add(outbox::Column::Id.eq(job.id))
+                .add(outbox::Column::Attempts.eq(job.attempts)),
+        )
+    })
 }
 
 /// Puts claimed jobs back for later without counting the attempt: for work that waits
@@ -245,18 +249,8 @@ pub async fn postpone(
         return Ok(());
     }
     let run_after = now() + chrono::Duration::from_std(delay).expect("fits");
-    use sea_orm::Condition;
     let tx = store.write().await?;
     for chunk in jobs.chunks(200) {
-        // Only rows whose claim is still ours: a lease that ran out belongs to another.
-        let mut claims = Condition::any();
-        for job in chunk {
-            claims = claims.add(
-                Condition::all()
-                    .add(outbox::Column::Id.eq(job.id))
-                    .add(outbox::Column::Attempts.eq(job.attempts)),
-            );
-        }
         outbox::Entity::update_many()
             .col_expr(outbox::Column::RunAfter, run_after.into())
             .col_expr(
@@ -270,7 +264,7 @@ pub async fn postpone(
                 outbox::Column::LastError,
                 Some(truncate(reason, 2000)).into(),
             )
-            .filter(claims)
+            .filter(still_claimed(chunk))
             .filter(outbox::Column::Status.eq("pending"))
             .exec(&*tx)
             .await?;
