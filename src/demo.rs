@@ -154,6 +154,7 @@ pub async fn load(desk: &Desk, origin: &str) -> Result<String, Error> {
                 .into(),
                 currency: "EUR".into(),
                 total: json!(format!("{}.{:02}", total_cents / 100, total_cents % 100)),
+                refunded: None,
                 placed_at: placed,
                 updated_at: Some(placed),
                 customer: CustomerInput {

@@ -23,7 +23,8 @@
 //!   tokens and identity signatures; raw mail read with mail-parser, the IMAP poller, and
 //!   mail sent through lettre's SMTP pools; Telegram's updates and Bot API; WhatsApp's
 //!   Cloud API; SMS and MMS through Twilio's signed webhooks and Messages API; the PBXs'
-//!   call events).
+//!   call events; Shopify's and WooCommerce's signed order webhooks; the shop's order CSV
+//!   files, read as a stream).
 //! - [`blobs`] — attachment bytes, stored once by content hash under the data directory.
 //! - [`live`] — the live hub: events pushed to connected agents after commit, presence,
 //!   who views and types on a ticket, calls for the screen pop; the agent and the chat

@@ -52,6 +52,28 @@ enum Command {
     },
     /// Load realistic demo data: contacts, organizations, orders, tickets on several channels.
     Demo,
+    /// Import purchase history from the shop.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import orders from a CSV file: a Shopify order export or the generic layout (see
+    /// the README). Bad rows are reported with their line number and skipped; importing
+    /// the same file again changes nothing.
+    Orders {
+        file: std::path::PathBuf,
+        /// The shop the orders come from; by default the generic layout's `source`
+        /// column, else `import:<file name>`.
+        #[arg(long)]
+        source: Option<String>,
+        /// Also write the bad rows' report to this file.
+        #[arg(long)]
+        errors: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -186,6 +208,24 @@ enum ChannelCommand {
         /// (repeat).
         #[arg(long = "queue", value_parser = pair)]
         queues: Vec<(String, i64)>,
+    },
+    /// Connect a Shopify shop's order webhooks. The app's webhook signing secret is read
+    /// from the first line of standard input; prints the webhook address and topics.
+    Shopify {
+        #[arg(long)]
+        name: String,
+        /// The shop's domain, like my-shop.myshopify.com.
+        #[arg(long)]
+        domain: String,
+    },
+    /// Connect a WooCommerce store's order webhooks. The webhooks' secret is read from
+    /// the first line of standard input, or generated and printed when none is piped in.
+    Woocommerce {
+        #[arg(long)]
+        name: String,
+        /// The store's address, like https://shop.example.
+        #[arg(long)]
+        url: String,
     },
     /// List channels.
     List,
@@ -561,6 +601,41 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("post call events to (keep it secret): {url}");
         }
         Command::Channel {
+            command: ChannelCommand::Shopify { name, domain },
+        } => {
+            let secret = read_password()?.ok_or_else(|| {
+                anyhow::anyhow!("pipe the app's webhook signing secret into standard input")
+            })?;
+            let shop = desk.create_shopify_shop(&name, &domain, &secret).await?;
+            let mut url = config.public_url.clone();
+            url.set_path("/webhooks/shopify");
+            println!("shopify shop {} ({})", shop.channel.id, shop.channel.name);
+            println!("webhook URL (JSON): {url}");
+            println!("topics: orders/create, orders/updated, orders/cancelled, refunds/create");
+        }
+        Command::Channel {
+            command: ChannelCommand::Woocommerce { name, url },
+        } => {
+            let secret = read_password()?;
+            let shop = desk
+                .create_woocommerce_store(&name, &url, secret.as_deref())
+                .await?;
+            let mut delivery = config.public_url.clone();
+            delivery.set_path(&format!("/webhooks/woocommerce/{}", shop.channel.id));
+            println!(
+                "woocommerce store {} ({})",
+                shop.channel.id, shop.channel.name
+            );
+            println!("delivery URL: {delivery}");
+            println!("topics: order.created, order.updated, order.deleted, order.restored");
+            if secret.is_none() {
+                println!(
+                    "secret (enter it in WooCommerce): {}",
+                    shop.signing_secret()
+                );
+            }
+        }
+        Command::Channel {
             command: ChannelCommand::List,
         } => {
             for c in desk.channels().await? {
@@ -579,6 +654,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 e.contacts, e.tickets, e.messages, e.orders, e.calls
             );
         }
+        Command::Import {
+            command:
+                ImportCommand::Orders {
+                    file,
+                    source,
+                    errors,
+                },
+        } => import_orders(&desk, &file, source.as_deref(), errors.as_deref()).await?,
         Command::Demo => {
             let summary = switchboard::demo::load(&desk, &config.public_origin()).await?;
             println!("{summary}");
@@ -598,4 +681,106 @@ fn read_password() -> anyhow::Result<Option<String>> {
     stdin.lock().read_to_string(&mut input)?;
     let line = input.lines().next().unwrap_or("").to_owned();
     Ok((!line.is_empty()).then_some(line))
+}
+
+/// The order import's report on the terminal: bad rows and progress on stderr, the bad
+/// rows also in the `--errors` file.
+struct ImportTerminal {
+    errors: Option<std::io::BufWriter<std::fs::File>>,
+    tty: bool,
+    last: Option<std::time::Instant>,
+    io_error: Option<std::io::Error>,
+}
+
+impl switchboard::channels::shop_csv::ImportReport for ImportTerminal {
+    fn bad_row(&mut self, row: &switchboard::channels::shop_csv::BadRow) {
+        if self.tty && self.last.is_some() {
+            eprint!("\r\x1b[K");
+        }
+        eprintln!("{row}");
+        if let Some(file) = self.errors.as_mut()
+            && let Err(e) = std::io::Write::write_fmt(file, format_args!("{row}\n"))
+        {
+            self.io_error.get_or_insert(e);
+        }
+    }
+
+    fn progress(
+        &mut self,
+        s: &switchboard::channels::shop_csv::ImportSummary,
+        elapsed: std::time::Duration,
+    ) {
+        let every = if self.tty { 200 } else { 10_000 };
+        if self.last.is_some_and(|t| t.elapsed().as_millis() < every) {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        let rate = s.rows as f64 / elapsed.as_secs_f64().max(0.001);
+        let line = format!("  {} rows, {} orders ({rate:.0} rows/s)", s.rows, s.orders);
+        if self.tty {
+            eprint!("\r\x1b[K{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// `switchboard import orders`.
+async fn import_orders(
+    desk: &switchboard::desk::Desk,
+    file: &std::path::Path,
+    source: Option<&str>,
+    errors: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use switchboard::channels::shop_csv;
+    let input = std::fs::File::open(file)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+    let name = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let default_source = format!("import:{name}");
+    let errors_file = errors
+        .map(|path| {
+            std::fs::File::create(path)
+                .map(std::io::BufWriter::new)
+                .map_err(|e| anyhow::anyhow!("--errors {}: {e}", path.display()))
+        })
+        .transpose()?;
+    let mut report = ImportTerminal {
+        errors: errors_file,
+        tty: std::io::stderr().is_terminal(),
+        last: None,
+        io_error: None,
+    };
+    let started = std::time::Instant::now();
+    let result = shop_csv::import_orders(
+        desk,
+        std::io::BufReader::with_capacity(256 * 1024, input),
+        source,
+        &default_source,
+        &mut report,
+    )
+    .await;
+    if report.tty && report.last.is_some() {
+        eprintln!();
+    }
+    let s = result.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    if let Some(mut file) = report.errors.take() {
+        std::io::Write::flush(&mut file)?;
+    }
+    if let Some(e) = report.io_error {
+        anyhow::bail!("writing the errors file: {e}");
+    }
+    println!(
+        "read {} rows, {} orders in {:.1} s: {} created, {} updated, {} skipped (older than stored), {} bad rows",
+        s.rows,
+        s.orders,
+        started.elapsed().as_secs_f64(),
+        s.created,
+        s.updated,
+        s.skipped,
+        s.bad_rows
+    );
+    Ok(())
 }

@@ -17,6 +17,8 @@ pub struct Model {
     pub currency: String,
     /// Grand total in minor units (cents).
     pub total_cents: i64,
+    /// What the shop paid back, in minor units; customer value is net of it.
+    pub refunded_cents: i64,
     pub placed_at: DateTimeUtc,
     /// The shop's own last-modified time, so older updates never overwrite newer ones.
     pub source_updated_at: DateTimeUtc,

@@ -5,6 +5,8 @@
 pub mod api;
 pub mod chat;
 pub mod email;
+pub mod shop;
+pub mod shop_csv;
 pub mod sms;
 pub mod telegram;
 pub mod voice;

@@ -9,6 +9,8 @@
 //!   authenticate our calls and sign Twilio's webhooks.
 //! - A WhatsApp business number: its phone number id, the access token, the app secret
 //!   that signs webhooks and the verify token of the webhook handshake.
+//! - A shop (Shopify or WooCommerce): its domain or address and the secret its order
+//!   webhooks are signed with.
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
@@ -1074,6 +1076,258 @@ impl Desk {
             .await?
             .into_iter()
             .find(|n| n.settings.phone_number_id == phone_number_id))
+    }
+}
+
+/// The kind of a Shopify shop connection in `channel.kind`.
+pub const SHOPIFY: &str = "shopify";
+/// The kind of a WooCommerce store connection in `channel.kind`.
+pub const WOOCOMMERCE: &str = "woocommerce";
+
+/// A shop connection's settings (`channel.settings`): where its order webhooks come from.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct ShopSettings {
+    /// Shopify: the shop's `x.myshopify.com` domain, sent as `X-Shopify-Shop-Domain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// WooCommerce: the store's address, `https://shop.example`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// A shop connection ready to take order webhooks; `channel.secret` is the signing secret.
+#[derive(Clone)]
+pub struct ShopConnection {
+    pub channel: channel::Model,
+    pub settings: ShopSettings,
+}
+
+impl std::fmt::Debug for ShopConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShopConnection")
+            .field("id", &self.channel.id)
+            .field("kind", &self.channel.kind)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShopConnection {
+    /// The key that, with the shop's order id, identifies an order: `shopify:x.myshopify.com`
+    /// or `woocommerce:shop.example`; shop customer ids are kept under it too.
+    pub fn source(&self) -> String {
+        let place = match (&self.settings.domain, &self.settings.url) {
+            (Some(domain), _) => domain.clone(),
+            (None, Some(url)) => url
+                .split_once("://")
+                .map_or(url.as_str(), |(_, rest)| rest)
+                .to_owned(),
+            (None, None) => self.channel.id.to_string(),
+        };
+        format!("{}:{place}", self.channel.kind)
+    }
+
+    /// The secret webhooks are signed with.
+    pub fn signing_secret(&self) -> &str {
+        &self.channel.secret
+    }
+}
+
+/// A change to a shop connection; absent fields stay.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopChange {
+    pub name: Option<String>,
+    /// A new webhook signing secret (after it changed at the shop).
+    pub secret: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// A Shopify shop domain in canonical form, `name.myshopify.com`.
+pub fn check_shop_domain(raw: &str) -> Result<String> {
+    let domain = raw.trim().trim_end_matches('/').to_lowercase();
+    let domain = domain
+        .strip_prefix("https://")
+        .unwrap_or(&domain)
+        .to_owned();
+    let valid = domain.strip_suffix(".myshopify.com").is_some_and(|name| {
+        !name.is_empty()
+            && name.len() <= 100
+            && !name.starts_with('-')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    if valid {
+        Ok(domain)
+    } else {
+        Err(Error::invalid(
+            "domain",
+            "the shop's myshopify.com domain, like my-shop.myshopify.com",
+        ))
+    }
+}
+
+/// A WooCommerce store's address: http(s), host and optional path, no query.
+fn check_store_url(raw: &str) -> Result<String> {
+    let bad = |why: &str| Error::invalid("url", format!("{raw:?} is not a store address: {why}"));
+    let url = url::Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad("use http or https"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(bad("no query, fragment or user name"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+fn check_signing_secret(secret: &str) -> Result<String> {
+    let secret = secret.trim();
+    if secret.len() < 8 || secret.len() > 1000 || secret.chars().any(char::is_whitespace) {
+        return Err(Error::invalid(
+            "secret",
+            "the webhook signing secret as the shop shows it (8–1000 characters, no spaces)",
+        ));
+    }
+    Ok(secret.to_owned())
+}
+
+impl Desk {
+    /// Connects a Shopify shop: its domain and the app's webhook signing secret.
+    pub async fn create_shopify_shop(
+        &self,
+        name: &str,
+        domain: &str,
+        secret: &str,
+    ) -> Result<ShopConnection> {
+        let name = check_name(name)?;
+        let domain = check_shop_domain(domain)?;
+        let secret = check_signing_secret(secret)?;
+        if self
+            .shop_connection(SHOPIFY, &domain, false)
+            .await?
+            .is_some()
+        {
+            return Err(Error::Conflict {
+                code: "shop_taken",
+                message: format!("the shop {domain} is connected already"),
+            });
+        }
+        let settings = ShopSettings {
+            domain: Some(domain),
+            url: None,
+        };
+        let row = self
+            .insert_channel(SHOPIFY, name, secret, json!(settings))
+            .await?;
+        Ok(ShopConnection {
+            channel: row,
+            settings,
+        })
+    }
+
+    /// Connects a WooCommerce store: its address and the webhooks' secret (a fresh one
+    /// when none is given, to enter in WooCommerce).
+    pub async fn create_woocommerce_store(
+        &self,
+        name: &str,
+        url: &str,
+        secret: Option<&str>,
+    ) -> Result<ShopConnection> {
+        let name = check_name(name)?;
+        let url = check_store_url(url)?;
+        let secret = match secret.filter(|s| !s.trim().is_empty()) {
+            Some(s) => check_signing_secret(s)?,
+            None => random_secret(32),
+        };
+        if self
+            .shop_connection(WOOCOMMERCE, &url, false)
+            .await?
+            .is_some()
+        {
+            return Err(Error::Conflict {
+                code: "shop_taken",
+                message: format!("the store {url} is connected already"),
+            });
+        }
+        let settings = ShopSettings {
+            domain: None,
+            url: Some(url),
+        };
+        let row = self
+            .insert_channel(WOOCOMMERCE, name, secret, json!(settings))
+            .await?;
+        Ok(ShopConnection {
+            channel: row,
+            settings,
+        })
+    }
+
+    /// Renames, (de)activates or gives a new signing secret to a shop connection.
+    pub async fn update_shop(&self, id: i64, change: &ShopChange) -> Result<ShopConnection> {
+        let row = self.channel(id).await?;
+        if row.kind != SHOPIFY && row.kind != WOOCOMMERCE {
+            return Err(Error::invalid("id", "not a shop connection"));
+        }
+        let mut update = channel::ActiveModel {
+            id: Set(id),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        if let Some(name) = &change.name {
+            update.name = Set(check_name(name)?);
+        }
+        if let Some(secret) = &change.secret {
+            update.secret = Set(check_signing_secret(secret)?);
+        }
+        if let Some(active) = change.active {
+            update.active = Set(active);
+        }
+        let channel = update.update(self.store.db()).await?;
+        let settings = settings_of(&channel)?;
+        Ok(ShopConnection { channel, settings })
+    }
+
+    /// The Shopify connection for a shop domain (as `X-Shopify-Shop-Domain` names it), if
+    /// active.
+    pub async fn shopify_shop(&self, domain: &str) -> Result<Option<ShopConnection>> {
+        self.shop_connection(SHOPIFY, &domain.trim().to_lowercase(), true)
+            .await
+    }
+
+    /// The active WooCommerce connection with this channel id.
+    pub async fn woocommerce_store(&self, id: i64) -> Result<Option<ShopConnection>> {
+        let Some(channel) = channel::Entity::find_by_id(id)
+            .filter(channel::Column::Kind.eq(WOOCOMMERCE))
+            .filter(channel::Column::Active.eq(true))
+            .one(self.store.db())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let settings = settings_of(&channel)?;
+        Ok(Some(ShopConnection { channel, settings }))
+    }
+
+    /// The connection of `kind` whose domain (Shopify) or address (WooCommerce) is `place`.
+    async fn shop_connection(
+        &self,
+        kind: &str,
+        place: &str,
+        active_only: bool,
+    ) -> Result<Option<ShopConnection>> {
+        let mut query = channel::Entity::find().filter(channel::Column::Kind.eq(kind));
+        if active_only {
+            query = query.filter(channel::Column::Active.eq(true));
+        }
+        for channel in query.all(self.store.db()).await? {
+            let settings: ShopSettings = settings_of(&channel)?;
+            let own = settings.domain.as_deref().or(settings.url.as_deref());
+            if own == Some(place) {
+                return Ok(Some(ShopConnection { channel, settings }));
+            }
+        }
+        Ok(None)
     }
 }
 

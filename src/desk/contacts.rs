@@ -45,8 +45,12 @@ pub struct ContactDetail {
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct CustomerValue {
     pub order_count: i64,
-    /// Sum of order totals in minor units, one entry per currency.
+    /// Sum of order totals net of refunds, in minor units, one entry per currency.
     pub lifetime: Vec<Money>,
+    /// What the shop paid back, one entry per currency (zero amounts too).
+    pub refunded: Vec<Money>,
+    /// The net lifetime value divided by the number of orders, per currency (rounded).
+    pub average: Vec<Money>,
     pub first_order_at: Option<DateTime<Utc>>,
     pub last_order_at: Option<DateTime<Utc>>,
 }
@@ -93,14 +97,22 @@ pub struct Erased {
     pub calls: u64,
 }
 
-/// One currency's orders: currency, count, total cents, first and last order.
-type CurrencyTotals = (String, i64, i64, DateTime<Utc>, DateTime<Utc>);
+/// One currency's orders: currency, count, total and refunded cents, first and last order.
+type CurrencyTotals = (String, i64, i64, i64, DateTime<Utc>, DateTime<Utc>);
 
 /// Orders shown in the contact panel; the value covers all of them.
 const PANEL_ORDERS: u64 = 50;
 const PANEL_TICKETS: u64 = 50;
-/// Order statuses that do not count towards customer value.
-pub const VOID_ORDER_STATUSES: [&str; 3] = ["cancelled", "canceled", "voided"];
+/// Order statuses that do not count towards customer value (`deleted` marks an order
+/// the shop deleted; `trash` and `failed` are WooCommerce's).
+pub const VOID_ORDER_STATUSES: [&str; 6] = [
+    "cancelled",
+    "canceled",
+    "voided",
+    "deleted",
+    "trash",
+    "failed",
+];
 
 impl Desk {
     pub async fn contact(&self, id: i64) -> Result<contact::Model> {
@@ -136,13 +148,18 @@ impl Desk {
         })
     }
 
-    /// Order count, lifetime value per currency, first and last order: one aggregate query.
+    /// Order count, lifetime value (net of refunds), refunds and average order per currency,
+    /// first and last order: one aggregate query.
     pub async fn customer_value(&self, contact_id: i64) -> Result<CustomerValue> {
         let rows: Vec<CurrencyTotals> = order::Entity::find()
             .select_only()
             .column(order::Column::Currency)
             .column_as(Expr::cust("COUNT(*)"), "n")
             .column_as(Expr::cust("CAST(SUM(total_cents) AS BIGINT)"), "total")
+            .column_as(
+                Expr::cust("CAST(SUM(refunded_cents) AS BIGINT)"),
+                "refunded",
+            )
             .column_as(order::Column::PlacedAt.min(), "first")
             .column_as(order::Column::PlacedAt.max(), "last")
             .filter(order::Column::ContactId.eq(contact_id))
@@ -153,9 +170,26 @@ impl Desk {
             .all(self.store.db())
             .await?;
         let mut value = CustomerValue::default();
-        for (currency, n, cents, first, last) in rows {
+        for (currency, n, total, refunded, first, last) in rows {
             value.order_count += n;
-            value.lifetime.push(Money { currency, cents });
+            let net = total - refunded;
+            let average = if n > 0 {
+                (net + net.signum() * n / 2) / n
+            } else {
+                0
+            };
+            value.lifetime.push(Money {
+                currency: currency.clone(),
+                cents: net,
+            });
+            value.refunded.push(Money {
+                currency: currency.clone(),
+                cents: refunded,
+            });
+            value.average.push(Money {
+                currency,
+                cents: average,
+            });
             value.first_order_at = Some(value.first_order_at.map_or(first, |f| f.min(first)));
             value.last_order_at = Some(value.last_order_at.map_or(last, |l| l.max(last)));
         }

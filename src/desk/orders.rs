@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_BATCH: usize = 1000;
 
 /// An order as the shop sends it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderInput {
     /// Which shop the order comes from, e.g. `shopify:my-shop`.
@@ -31,6 +31,10 @@ pub struct OrderInput {
     pub currency: String,
     /// Grand total as a decimal string or number, e.g. "129.90".
     pub total: serde_json::Value,
+    /// What the shop has paid back on this order so far, a decimal like `total`; absent
+    /// keeps what is stored.
+    #[serde(default)]
+    pub refunded: Option<serde_json::Value>,
     pub placed_at: DateTime<Utc>,
     /// The shop's last-modified time; an update older than the stored one is skipped.
     pub updated_at: Option<DateTime<Utc>>,
@@ -53,7 +57,7 @@ pub struct CustomerInput {
 }
 
 /// One line of an order as the shop sends it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ItemInput {
     pub sku: Option<String>,
@@ -85,6 +89,7 @@ struct CheckedOrder {
     number: String,
     currency: String,
     total_cents: i64,
+    refunded_cents: Option<i64>,
     items: Vec<(Option<String>, String, i32, i64)>,
     identities: Vec<IdentityClaim>,
     normalized: Vec<String>,
@@ -177,6 +182,17 @@ impl Desk {
         }
         let total_cents =
             to_minor_units(&o.total, &currency).map_err(|m| Error::invalid("total", m))?;
+        let refunded_cents = match &o.refunded {
+            None | Some(serde_json::Value::Null) => None,
+            Some(amount) => {
+                let cents =
+                    to_minor_units(amount, &currency).map_err(|m| Error::invalid("refunded", m))?;
+                if cents < 0 {
+                    return Err(Error::invalid("refunded", "must not be negative"));
+                }
+                Some(cents)
+            }
+        };
         let number = o.number.clone().unwrap_or_else(|| o.external_id.clone());
         if number.len() > 100 {
             return Err(Error::invalid("number", "longer than 100 bytes"));
@@ -248,6 +264,7 @@ impl Desk {
             number,
             currency,
             total_cents,
+            refunded_cents,
             items,
             identities,
             normalized,
@@ -283,6 +300,9 @@ impl Desk {
             updated_at: Set(at),
             ..Default::default()
         };
+        if let Some(cents) = o.refunded_cents {
+            model.refunded_cents = Set(cents);
+        }
         let order_id = match existing {
             Some(e) if e.source_updated_at > source_updated_at => {
                 summary.skipped += 1;
@@ -389,6 +409,33 @@ impl Desk {
             .await?;
         }
         Ok(contact.id)
+    }
+
+    /// Marks an order the shop deleted as `deleted`, so it no longer counts; its time
+    /// stays, so the shop restoring it (a newer update) brings it back. False when the
+    /// order is unknown.
+    pub async fn mark_order_deleted(&self, source: &str, external_id: &str) -> Result<bool> {
+        let tx = self.store.write().await?;
+        let Some(found) = order::Entity::find()
+            .filter(order::Column::Source.eq(source.trim()))
+            .filter(order::Column::ExternalId.eq(external_id.trim()))
+            .one(&*tx)
+            .await?
+        else {
+            return Ok(false);
+        };
+        order::ActiveModel {
+            id: Set(found.id),
+            status: Set("deleted".into()),
+            updated_at: Set(now()),
+            ..Default::default()
+        }
+        .update(&*tx)
+        .await?;
+        super::contacts::index_contact(&*tx, found.contact_id).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(true)
     }
 
     /// The contact's orders with their lines, newest first.

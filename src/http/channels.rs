@@ -13,7 +13,8 @@ use super::error::{ApiResult, Id, Json, parse_json};
 use crate::desk::Role;
 use crate::desk::calls::CTI;
 use crate::desk::channels::{
-    MAIL, MailAccountChange, NewMailAccount, NewWidget, WIDGET, WidgetChange, WidgetSite,
+    MAIL, MailAccountChange, NewMailAccount, NewWidget, SHOPIFY, ShopChange, WIDGET, WOOCOMMERCE,
+    WidgetChange, WidgetSite,
 };
 use entity::channel;
 
@@ -86,7 +87,7 @@ pub async fn show(
 }
 
 /// A new channel: `"kind": "widget"` (the default), `"email"`, `"telegram"`,
-/// `"whatsapp"`, `"sms"` or `"cti"`.
+/// `"whatsapp"`, `"sms"`, `"cti"`, `"shopify"` or `"woocommerce"`.
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum NewChannel {
@@ -116,6 +117,19 @@ enum NewChannel {
         extensions: std::collections::BTreeMap<String, i64>,
         #[serde(default)]
         queues: std::collections::BTreeMap<String, i64>,
+    },
+    /// A Shopify shop: its myshopify.com domain and the app's webhook signing secret.
+    Shopify {
+        name: String,
+        domain: String,
+        secret: String,
+    },
+    /// A WooCommerce store: its address and the webhooks' secret (generated when absent).
+    Woocommerce {
+        name: String,
+        url: String,
+        #[serde(default)]
+        secret: Option<String>,
     },
 }
 
@@ -192,6 +206,34 @@ pub async fn create(
             let url = public(&state, &format!("/api/v1/cti/{}", pbx.channel.key));
             (pbx.channel, None, Some(json!({"event_url": url})))
         }
+        NewChannel::Shopify {
+            name,
+            domain,
+            secret,
+        } => {
+            let shop = desk.create_shopify_shop(&name, &domain, &secret).await?;
+            let setup = json!({
+                "webhook": public(&state, "/webhooks/shopify"),
+                "topics": ["orders/create", "orders/updated", "orders/cancelled", "refunds/create"],
+                "format": "json",
+            });
+            (shop.channel, None, Some(setup))
+        }
+        NewChannel::Woocommerce { name, url, secret } => {
+            let generated = secret.as_deref().is_none_or(|s| s.trim().is_empty());
+            let shop = desk
+                .create_woocommerce_store(&name, &url, secret.as_deref())
+                .await?;
+            let mut setup = json!({
+                "delivery_url": public(&state, &format!("/webhooks/woocommerce/{}", shop.channel.id)),
+                "topics": ["order.created", "order.updated", "order.deleted", "order.restored"],
+            });
+            if generated {
+                // The secret to enter in WooCommerce: shown this once.
+                setup["secret"] = json!(shop.signing_secret());
+            }
+            (shop.channel, None, Some(setup))
+        }
     };
     let mut view = view(&state, row, secret);
     view.setup = setup;
@@ -206,9 +248,13 @@ pub async fn update(
 ) -> ApiResult<axum::Json<ChannelView>> {
     p.require(Role::Admin)?;
     let change = serde_json::to_vec(&change).unwrap_or_default();
-    let row = if state.desk.channel(id).await?.kind == MAIL {
+    let kind = state.desk.channel(id).await?.kind;
+    let row = if kind == MAIL {
         let change: MailAccountChange = parse_json(&change)?;
         state.desk.update_mail_account(id, &change).await?.channel
+    } else if kind == SHOPIFY || kind == WOOCOMMERCE {
+        let change: ShopChange = parse_json(&change)?;
+        state.desk.update_shop(id, &change).await?.channel
     } else {
         let change: WidgetChange = parse_json(&change)?;
         state.desk.update_widget(id, &change).await?.channel

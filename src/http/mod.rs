@@ -12,6 +12,7 @@ pub mod error;
 pub mod inbound;
 pub mod mail;
 pub mod search;
+pub mod shop;
 pub mod sms;
 pub mod tickets;
 pub mod webhooks;
@@ -120,6 +121,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ws/agent", get(crate::live::agent::socket))
         .route("/ws/widget", get(crate::live::widget::socket))
         .route("/webhooks/telegram/{id}", post(webhooks::telegram))
+        .route("/webhooks/shopify", post(shop::shopify))
+        .route("/webhooks/woocommerce/{id}", post(shop::woocommerce))
         .route("/webhooks/twilio/{id}", post(sms::message))
         .route("/webhooks/twilio/{id}/status", post(sms::status))
         .route(

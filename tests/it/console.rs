@@ -70,6 +70,7 @@ async fn an_agent_works_a_ticket_live_with_the_customer_story_beside_it() {
         status: "delivered".into(),
         currency: "EUR".into(),
         total: json!("129.90"),
+        refunded: None,
         placed_at: placed,
         updated_at: None,
         customer: CustomerInput {

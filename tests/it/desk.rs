@@ -351,6 +351,7 @@ fn order(
         status: "paid".into(),
         currency: "EUR".into(),
         total: json!(total),
+        refunded: None,
         placed_at: placed,
         updated_at: Some(placed),
         customer: CustomerInput {

@@ -51,6 +51,7 @@ fn order(external_id: &str, email: &str, phone: Option<&str>) -> OrderInput {
         status: "paid".into(),
         currency: "EUR".into(),
         total: json!("49.90"),
+        refunded: None,
         placed_at: placed,
         updated_at: Some(placed),
         customer: CustomerInput {

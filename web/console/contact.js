@@ -9,18 +9,24 @@ const ICONS = { email: '✉', phone: '☎', telegram: '✈', visitor: '◍', sho
 const ORDERS_SHOWN = 5;
 const SAVED_FOR = 4000;
 
-/** A customer's value (lifetime totals, order count, first and last order), as the
- * contact panel and the call card show it. */
+/** A customer's value (lifetime totals net of refunds, order count, average order,
+ * refunds when there are any, first and last order), as the contact panel and the call
+ * card show it. */
 export function valueBlock(value) {
   const v = value || {};
-  const lifetime = Array.isArray(v.lifetime) ? v.lifetime : [];
+  const list = (amounts) => (Array.isArray(amounts) ? amounts : []);
+  const lifetime = list(v.lifetime);
+  const refunded = list(v.refunded).filter((m) => m.cents);
+  const money = (amounts) => amounts.map((m) => h('span', { class: 'money', text: formatMoney(m.cents, m.currency) }));
   const row = (term, ...desc) => h('div', { class: 'value-row' }, h('dt', { text: term }), h('dd', {}, ...desc));
   return h('div', { class: 'customer-value' },
     h('h3', { class: 'section-title', text: t('contact.value') }),
     v.order_count
       ? h('dl', { class: 'value-grid' },
-        row(t('value.lifetime'), lifetime.map((m) => h('span', { class: 'money', text: formatMoney(m.cents, m.currency) }))),
+        row(t('value.lifetime'), money(lifetime)),
         row(t('value.orders'), formatNumber(v.order_count)),
+        list(v.average).length ? row(t('value.average'), money(list(v.average))) : null,
+        refunded.length ? row(t('value.refunded'), money(refunded)) : null,
         row(t('value.lastOrder'), v.last_order_at ? formatDate(v.last_order_at) : '—'),
         row(t('value.firstOrder'), v.first_order_at ? formatDate(v.first_order_at) : '—'))
       : h('p', { class: 'muted', text: t('value.none') }));
