@@ -1,11 +1,12 @@
 //! The configuration and the `switchboard` command as an operator uses them.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 use switchboard::config::Config;
 use switchboard::desk::{Desk, Rules};
 use switchboard::store::Store;
+
+use crate::support::cli;
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -73,39 +74,14 @@ fn a_toml_file_sets_what_the_environment_does_not() {
     );
 }
 
-fn switchboard(dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(args)
-        .env_clear()
-        .env("SWITCHBOARD_DATA_DIR", dir)
-        .env("SWITCHBOARD_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_adds_agents_creates_tokens_and_loads_demo_data() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, out, err) = switchboard(dir.path(), &["migrate"], "");
+    let (ok, out, err) = cli(dir.path(), &["migrate"], "");
     assert!(ok, "{err}");
     assert!(out.contains("up to date"));
 
-    let (ok, out, err) = switchboard(
+    let (ok, out, err) = cli(
         dir.path(),
         &[
             "agent",
@@ -124,7 +100,7 @@ async fn the_cli_adds_agents_creates_tokens_and_loads_demo_data() {
         out.contains("lea@example.com") && !out.contains("password:"),
         "{out}"
     );
-    let (ok, out, _) = switchboard(
+    let (ok, out, _) = cli(
         dir.path(),
         &[
             "agent",
@@ -145,7 +121,7 @@ async fn the_cli_adds_agents_creates_tokens_and_loads_demo_data() {
         .next()
         .unwrap()
         .to_owned();
-    let (ok, _, err) = switchboard(
+    let (ok, _, err) = cli(
         dir.path(),
         &[
             "agent",
@@ -160,14 +136,14 @@ async fn the_cli_adds_agents_creates_tokens_and_loads_demo_data() {
         "",
     );
     assert!(!ok && err.contains("agent, lead or admin"), "{err}");
-    let (ok, _, err) = switchboard(
+    let (ok, _, err) = cli(
         dir.path(),
         &["agent", "add", "--email", "y@example.com", "--name", "Y"],
         "short\n",
     );
     assert!(!ok && err.contains("password"), "{err}");
 
-    let (ok, out, err) = switchboard(
+    let (ok, out, err) = cli(
         dir.path(),
         &["token", "create", "--name", "shop", "--role", "agent"],
         "",
@@ -179,12 +155,12 @@ async fn the_cli_adds_agents_creates_tokens_and_loads_demo_data() {
         .unwrap()
         .to_owned();
 
-    let (ok, out, err) = switchboard(dir.path(), &["demo"], "");
+    let (ok, out, err) = cli(dir.path(), &["demo"], "");
     assert!(ok, "{err}");
     assert!(out.contains("demo data loaded"), "{out}");
-    let (ok, _, err) = switchboard(dir.path(), &["demo"], "");
+    let (ok, _, err) = cli(dir.path(), &["demo"], "");
     assert!(ok, "loading twice is fine: {err}");
-    let (ok, out, _) = switchboard(dir.path(), &["agent", "list"], "");
+    let (ok, out, _) = cli(dir.path(), &["agent", "list"], "");
     assert!(ok && out.contains("Lea") && out.contains("Sam Support"));
 
     let url = format!(
@@ -315,7 +291,7 @@ async fn the_first_serve_creates_an_admin_and_sigterm_stops_it_gracefully() {
 #[test]
 fn channel_widget_prints_the_snippet_and_the_secret_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, out, err) = switchboard(
+    let (ok, out, err) = cli(
         dir.path(),
         &[
             "channel",
@@ -333,14 +309,14 @@ fn channel_widget_prints_the_snippet_and_the_secret_once() {
     assert!(out.contains("<script src=\"http://127.0.0.1:8080/widget.js\" data-site=\""));
     let secret = out.lines().last().unwrap().trim().to_owned();
     assert!(secret.len() >= 40, "{out}");
-    let (ok, list, _) = switchboard(dir.path(), &["channel", "list"], "");
+    let (ok, list, _) = cli(dir.path(), &["channel", "list"], "");
     assert!(ok);
     assert!(
         list.contains("widget") && list.contains("Kaffeehaus"),
         "{list}"
     );
     assert!(!list.contains(&secret));
-    let (ok, _, err) = switchboard(
+    let (ok, _, err) = cli(
         dir.path(),
         &[
             "channel",
@@ -359,7 +335,7 @@ fn channel_widget_prints_the_snippet_and_the_secret_once() {
 #[test]
 fn channel_email_takes_the_password_from_stdin_and_never_prints_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, out, err) = switchboard(
+    let (ok, out, err) = cli(
         dir.path(),
         &[
             "channel",
@@ -380,11 +356,11 @@ fn channel_email_takes_the_password_from_stdin_and_never_prints_it() {
     );
     assert!(ok, "{err}");
     assert!(out.contains("support@shop.example"), "{out}");
-    let (ok, list, _) = switchboard(dir.path(), &["channel", "list"], "");
+    let (ok, list, _) = cli(dir.path(), &["channel", "list"], "");
     assert!(ok);
     assert!(list.contains("email") && list.contains("Support"), "{list}");
     assert!(!list.contains("pa55word") && !out.contains("pa55word"));
-    let (ok, _, err) = switchboard(
+    let (ok, _, err) = cli(
         dir.path(),
         &[
             "channel",
@@ -407,9 +383,9 @@ async fn reindex_rebuilds_the_embedded_index_and_refuses_while_a_server_holds_it
     use sea_orm::{EntityTrait, PaginatorTrait};
     use switchboard::search::{Search, SearchIndex};
     let dir = tempfile::tempdir().unwrap();
-    let (ok, _, err) = switchboard(dir.path(), &["demo"], "");
+    let (ok, _, err) = cli(dir.path(), &["demo"], "");
     assert!(ok, "{err}");
-    let (ok, out, err) = switchboard(dir.path(), &["reindex"], "");
+    let (ok, out, err) = cli(dir.path(), &["reindex"], "");
     assert!(ok, "{err}");
     assert!(
         err.contains("rebuilding the embedded search index"),
@@ -442,7 +418,7 @@ async fn reindex_rebuilds_the_embedded_index_and_refuses_while_a_server_holds_it
     assert_eq!(all.ticket_total, tickets);
 
     // While something holds the index (a running server), reindex says so and stops.
-    let (ok, _, err) = switchboard(dir.path(), &["reindex"], "");
+    let (ok, _, err) = cli(dir.path(), &["reindex"], "");
     assert!(!ok);
     assert!(
         err.contains("in use by another Switchboard process"),

@@ -428,17 +428,8 @@ on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_erases_a_contact_and_prints_what_went() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(args)
-            .env_clear()
-            .env("SWITCHBOARD_DATA_DIR", dir.path())
-            .env("SWITCHBOARD_LOG", "warn")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    };
-    assert!(run(&["migrate"]).status.success());
+    let run = |args: &[&str]| crate::support::cli(dir.path(), args, "");
+    assert!(run(&["migrate"]).0);
     let url = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("switchboard.db").display()
@@ -456,22 +447,13 @@ async fn the_cli_erases_a_contact_and_prints_what_went() {
     store.close().await;
 
     let id = anna.contact_id.to_string();
-    let out = run(&["contact", "erase", &id]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, stdout, err) = run(&["contact", "erase", &id]);
+    assert!(ok, "{err}");
     assert_eq!(
         stdout.trim(),
         format!("erased contact {id}: 1 contacts, 1 tickets, 1 messages, 0 orders, 0 calls")
     );
-    let out = run(&["contact", "erase", &id]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not found"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, _, err) = run(&["contact", "erase", &id]);
+    assert!(!ok);
+    assert!(err.contains("not found"), "{err}");
 }

@@ -3,29 +3,13 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use switchboard::store::Store;
 
-const GENERIC_HEADER: &str = "source,order_id,number,status,currency,total,placed_at,updated_at,email,phone,customer_id,name,company,item_sku,item_name,item_quantity,item_price";
+use crate::support::cli;
 
-/// Runs the binary on the data directory; returns success, stdout and stderr.
-fn switchboard(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(args)
-        .env_clear()
-        .env("SWITCHBOARD_DATA_DIR", dir)
-        .env("SWITCHBOARD_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+const GENERIC_HEADER: &str = "source,order_id,number,status,currency,total,placed_at,updated_at,email,phone,customer_id,name,company,item_sku,item_name,item_quantity,item_price";
 
 async fn store(dir: &Path) -> Store {
     let url = format!("sqlite://{}?mode=rwc", dir.join("switchboard.db").display());
@@ -80,7 +64,7 @@ async fn a_shopify_export_lands_with_its_multi_line_orders_and_a_rerun_changes_n
     let dir = tempfile::tempdir().unwrap();
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shop/orders_export.csv");
     let file = file.to_str().unwrap();
-    let (ok, out, err) = switchboard(dir.path(), &["import", "orders", file]);
+    let (ok, out, err) = cli(dir.path(), &["import", "orders", file], "");
     assert!(ok, "{err}");
     assert!(
         out.contains("6 rows, 3 orders") && out.contains("3 created") && out.contains("0 bad rows"),
@@ -124,7 +108,7 @@ async fn a_shopify_export_lands_with_its_multi_line_orders_and_a_rerun_changes_n
 
     let before = counts(&store).await;
     assert_eq!(before[..2], [3, 6]);
-    let (ok, out, err) = switchboard(dir.path(), &["import", "orders", file]);
+    let (ok, out, err) = cli(dir.path(), &["import", "orders", file], "");
     assert!(ok, "{err}");
     assert!(
         out.contains("0 created") && out.contains("0 bad rows"),
@@ -163,7 +147,7 @@ async fn bad_rows_are_reported_by_line_and_the_good_ones_land() {
     ];
     std::fs::write(&path, rows.join("\n") + "\n").unwrap();
     let errors = dir.path().join("errors.txt");
-    let (ok, out, err) = switchboard(
+    let (ok, out, err) = cli(
         dir.path(),
         &[
             "import",
@@ -174,6 +158,7 @@ async fn bad_rows_are_reported_by_line_and_the_good_ones_land() {
             "--errors",
             errors.to_str().unwrap(),
         ],
+        "",
     );
     assert!(ok, "bad rows do not stop the import: {err}");
     assert!(
@@ -219,7 +204,11 @@ fn an_unknown_layout_or_a_missing_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("people.csv");
     std::fs::write(&path, "first,last,email\nLea,Kim,lea@example.com\n").unwrap();
-    let (ok, _, err) = switchboard(dir.path(), &["import", "orders", path.to_str().unwrap()]);
+    let (ok, _, err) = cli(
+        dir.path(),
+        &["import", "orders", path.to_str().unwrap()],
+        "",
+    );
     assert!(!ok);
     assert!(
         err.contains("people.csv")
@@ -229,7 +218,11 @@ fn an_unknown_layout_or_a_missing_file_is_a_clear_error() {
         "{err}"
     );
     let missing = dir.path().join("nope.csv");
-    let (ok, _, err) = switchboard(dir.path(), &["import", "orders", missing.to_str().unwrap()]);
+    let (ok, _, err) = cli(
+        dir.path(),
+        &["import", "orders", missing.to_str().unwrap()],
+        "",
+    );
     assert!(!ok);
     assert!(
         err.contains("cannot open") && err.contains("nope.csv"),
@@ -261,7 +254,11 @@ async fn a_large_file_lands_whole() {
     )
     .unwrap();
     drop(file);
-    let (ok, out, err) = switchboard(dir.path(), &["import", "orders", path.to_str().unwrap()]);
+    let (ok, out, err) = cli(
+        dir.path(),
+        &["import", "orders", path.to_str().unwrap()],
+        "",
+    );
     assert!(ok, "{err}");
     assert!(
         out.contains(&format!(

@@ -2,9 +2,6 @@
 //! documentation gives (tests/fixtures/shop), signed, forged, replayed and out of order,
 //! and what they do to the contact's orders and customer value.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use switchboard::channels::shop::signature;
@@ -12,7 +9,7 @@ use switchboard::desk::Role;
 use switchboard::desk::identity::IdentityKind;
 
 use crate::on_both;
-use crate::support::{Engine, TestApp, reply};
+use crate::support::{Engine, TestApp, cli, reply};
 
 const SHOPIFY_SECRET: &str = "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";
 const DOMAIN: &str = "kaffeehaus-demo.myshopify.com";
@@ -288,35 +285,10 @@ on_both! {
     }
 }
 
-fn switchboard(dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(args)
-        .env_clear()
-        .env("SWITCHBOARD_DATA_DIR", dir)
-        .env("SWITCHBOARD_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn the_cli_connects_shops() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, _, err) = switchboard(dir.path(), &["migrate"], "");
+    let (ok, _, err) = cli(dir.path(), &["migrate"], "");
     assert!(ok, "{err}");
     let shopify = [
         "channel",
@@ -326,15 +298,15 @@ fn the_cli_connects_shops() {
         "--domain",
         DOMAIN,
     ];
-    let (ok, _, err) = switchboard(dir.path(), &shopify, "");
+    let (ok, _, err) = cli(dir.path(), &shopify, "");
     assert!(!ok && err.contains("secret"), "{err}");
-    let (ok, out, err) = switchboard(dir.path(), &shopify, &format!("{SHOPIFY_SECRET}\n"));
+    let (ok, out, err) = cli(dir.path(), &shopify, &format!("{SHOPIFY_SECRET}\n"));
     assert!(ok, "{err}");
     assert!(
         out.contains("/webhooks/shopify") && !out.contains(SHOPIFY_SECRET),
         "{out}"
     );
-    let (ok, _, err) = switchboard(dir.path(), &shopify, &format!("{SHOPIFY_SECRET}\n"));
+    let (ok, _, err) = cli(dir.path(), &shopify, &format!("{SHOPIFY_SECRET}\n"));
     assert!(!ok && err.contains("connected already"), "{err}");
 
     let woo = [
@@ -345,13 +317,13 @@ fn the_cli_connects_shops() {
         "--url",
         "https://shop.example",
     ];
-    let (ok, out, err) = switchboard(dir.path(), &woo, "");
+    let (ok, out, err) = cli(dir.path(), &woo, "");
     assert!(ok, "{err}");
     assert!(
         out.contains("/webhooks/woocommerce/") && out.contains("secret"),
         "{out}"
     );
-    let (ok, out, _) = switchboard(dir.path(), &["channel", "list"], "");
+    let (ok, out, _) = cli(dir.path(), &["channel", "list"], "");
     assert!(
         ok && out.contains("shopify") && out.contains("woocommerce"),
         "{out}"

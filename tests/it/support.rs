@@ -378,3 +378,43 @@ pub async fn eventually<T, F: Future<Output = Option<T>>>(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Runs the `switchboard` binary on a data directory with only these settings, `stdin`
+/// piped in; returns success, stdout and stderr.
+pub fn cli_with(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: &str,
+) -> (bool, String, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .env_clear()
+        .env("SWITCHBOARD_DATA_DIR", dir)
+        .env("SWITCHBOARD_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// [`cli_with`] with the defaults.
+pub fn cli(dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    cli_with(dir, &[], args, stdin)
+}
