@@ -335,11 +335,7 @@ impl Desk {
         number: i64,
         contact_id: i64,
     ) -> Result<Option<ticket::Model>> {
-        let Some(t) = ticket::Entity::find()
-            .filter(ticket::Column::Number.eq(number))
-            .one(db)
-            .await?
-        else {
+        let Some(t) = Desk::ticket_numbered(db, number).await? else {
             return Ok(None);
         };
         if t.contact_id == contact_id {

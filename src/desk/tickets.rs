@@ -210,6 +210,17 @@ impl Desk {
             .ok_or_else(|| Error::not_found("ticket", id))
     }
 
+    /// The ticket with this human-facing number (`#1042`), if there is one.
+    pub async fn ticket_numbered<C: sea_orm::ConnectionTrait>(
+        db: &C,
+        number: i64,
+    ) -> Result<Option<ticket::Model>> {
+        Ok(ticket::Entity::find()
+            .filter(ticket::Column::Number.eq(number))
+            .one(db)
+            .await?)
+    }
+
     /// A ticket with its messages (oldest first, with attachments) and its history.
     pub async fn ticket_detail(&self, id: i64) -> Result<TicketDetail> {
         let db = self.store.db();

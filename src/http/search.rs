@@ -7,7 +7,6 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -16,7 +15,6 @@ use super::error::{ApiResult, Problem, Query};
 use crate::desk::{Role, Status};
 use crate::search::query::{MAX_LIMIT, MAX_OFFSET};
 use crate::search::{ContactHit, Range, Search, SearchError, Sort, TicketHit};
-use entity::ticket;
 
 /// Query of `GET /api/v1/search`.
 #[derive(Deserialize)]
@@ -234,17 +232,16 @@ pub async fn search(
     let started = Instant::now();
     let search = search_of(q, p.actor.agent_id(), state.desk.rules.default_region)?;
     let number_match = match search.text.trim_start_matches('#').parse::<i64>() {
-        Ok(number) if search.offset == 0 => ticket::Entity::find()
-            .filter(ticket::Column::Number.eq(number))
-            .one(state.desk.store.db())
-            .await
-            .map_err(crate::desk::Error::from)?
-            .map(|t| NumberMatch {
-                id: t.id,
-                number: t.number,
-                subject: t.subject,
-                status: t.status,
-            }),
+        Ok(number) if search.offset == 0 => {
+            crate::desk::Desk::ticket_numbered(state.desk.store.db(), number)
+                .await?
+                .map(|t| NumberMatch {
+                    id: t.id,
+                    number: t.number,
+                    subject: t.subject,
+                    status: t.status,
+                })
+        }
         _ => None,
     };
     let found = state.search.search(&search).await;
