@@ -120,10 +120,10 @@ fn analyzer() -> TextAnalyzer {
         .build()
 }
 
-/// A tantivy index in a directory of its own.
+/// A tantivy index in a directory of its own; clones are handles on the same index.
+#[derive(Clone)]
 pub struct Embedded {
     dir: PathBuf,
-    index: Index,
     reader: IndexReader,
     writer: Arc<Mutex<IndexWriter>>,
     fields: Fields,
@@ -193,7 +193,6 @@ impl Embedded {
             .try_into()?;
         Ok(Embedded {
             dir: dir.to_owned(),
-            index,
             reader,
             writer: Arc::new(Mutex::new(writer)),
             fields,
@@ -676,7 +675,7 @@ impl SearchIndex for Embedded {
         if changes.is_empty() {
             return Ok(());
         }
-        let this = self.clone_handle();
+        let this = self.clone();
         tokio::task::spawn_blocking(move || this.write(changes))
             .await
             .map_err(failed)?
@@ -698,7 +697,7 @@ impl SearchIndex for Embedded {
     }
 
     async fn search(&self, search: &Search) -> Result<Found, SearchError> {
-        let this = self.clone_handle();
+        let this = self.clone();
         let search = search.clone();
         tokio::task::spawn_blocking(move || this.run(&search))
             .await
@@ -718,20 +717,6 @@ impl SearchIndex for Embedded {
                 "the search index at {} is gone",
                 self.dir.display()
             )))
-        }
-    }
-}
-
-impl Embedded {
-    /// Another handle on the same index, for a blocking thread.
-    fn clone_handle(&self) -> Embedded {
-        Embedded {
-            dir: self.dir.clone(),
-            index: self.index.clone(),
-            reader: self.reader.clone(),
-            writer: self.writer.clone(),
-            fields: self.fields,
-            fresh: self.fresh,
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::{
@@ -31,8 +31,6 @@ const MAX_PAUSE: Duration = Duration::from_secs(30);
 #[derive(Debug, Default)]
 pub struct Health {
     down: AtomicBool,
-    /// Documents written since start.
-    pub indexed: AtomicU64,
 }
 
 impl Health {
@@ -280,7 +278,6 @@ impl Indexer {
         match self.index.apply(changes).await {
             Ok(()) => {
                 self.health.up();
-                self.health.indexed.fetch_add(count, Ordering::Relaxed);
                 metrics::counter!("switchboard_search_documents_indexed_total").increment(count);
                 Ok(())
             }
