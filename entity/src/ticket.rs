@@ -28,6 +28,19 @@ pub struct Model {
     pub previous_ticket_id: Option<i64>,
     pub first_response_at: Option<DateTimeUtc>,
     pub resolved_at: Option<DateTimeUtc>,
+    /// The SLA policy whose targets the due times follow.
+    pub sla_policy_id: Option<i64>,
+    pub first_response_due_at: Option<DateTimeUtc>,
+    pub resolution_due_at: Option<DateTimeUtc>,
+    /// Set while the ticket waits on the customer: the SLA clocks stand still.
+    pub sla_paused_at: Option<DateTimeUtc>,
+    /// None: no target (yet); Some(true) missed; Some(false) met.
+    pub first_response_breached: Option<bool>,
+    pub resolution_breached: Option<bool>,
+    /// Wall-clock seconds from creation to the first response, for the reports.
+    pub first_response_seconds: Option<i64>,
+    /// Wall-clock seconds from creation to the (latest) resolution, for the reports.
+    pub resolution_seconds: Option<i64>,
     pub last_message_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -7,6 +7,7 @@ mod m20261127_000002_widget;
 mod m20261127_000003_email;
 mod m20261127_000004_calls;
 mod m20261127_000005_refunds;
+mod m20261127_000007_feedback_sla;
 mod shorthand;
 
 /// Runs every migration in order; `switchboard migrate` and `serve` call it.
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_email::Migration),
             Box::new(m20261127_000004_calls::Migration),
             Box::new(m20261127_000005_refunds::Migration),
+            Box::new(m20261127_000007_feedback_sla::Migration),
         ]
     }
 }
