@@ -6,6 +6,8 @@
 //! - `BENCH_LINES` — data lines in the generated generic-layout file (default 1000000)
 //! - `BENCH_LINES_PER_ORDER` — order lines (items) per order (default 2)
 //! - `BENCH_CUSTOMERS` — distinct customers the orders spread over (default 50000)
+//! - `BENCH_RERUN` — also import the same file a second time, which must find every
+//!   order unchanged (default 1; 0 skips it)
 //!
 //! The file is written to a temporary directory first (not timed); one line in a
 //! thousand is bad (an unparseable date) and must be reported without stopping the run.
@@ -57,14 +59,35 @@ fn main() {
     let lines = env_usize("BENCH_LINES", 1_000_000);
     let per_order = env_usize("BENCH_LINES_PER_ORDER", 2);
     let customers = env_usize("BENCH_CUSTOMERS", 50_000);
+    let rerun = env_usize("BENCH_RERUN", 1) > 0;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(lines, per_order, customers));
+    rt.block_on(run(lines, per_order, customers, rerun));
 }
 
-async fn run(lines: usize, per_order: usize, customers: usize) {
+/// Imports the file once; returns the summary and the seconds it took.
+async fn import(desk: &Desk, path: &std::path::Path) -> (ImportSummary, u64, f64) {
+    let file = std::fs::File::open(path).expect("open");
+    let mut report = Report {
+        bad: 0,
+        last: Instant::now(),
+    };
+    let started = Instant::now();
+    let s = shop_csv::import_orders(
+        desk,
+        std::io::BufReader::with_capacity(256 * 1024, file),
+        None,
+        "bench",
+        &mut report,
+    )
+    .await
+    .expect("import");
+    (s, report.bad, started.elapsed().as_secs_f64())
+}
+
+async fn run(lines: usize, per_order: usize, customers: usize, rerun: bool) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("orders.csv");
     let started = Instant::now();
@@ -88,29 +111,14 @@ async fn run(lines: usize, per_order: usize, customers: usize) {
         switchboard::blobs::Blobs::new(dir.path()),
     );
     let rss_before = own_rss_kib().unwrap_or(0);
-    let file = std::fs::File::open(&path).expect("open");
-    let mut report = Report {
-        bad: 0,
-        last: Instant::now(),
-    };
-    let started = Instant::now();
-    let s = shop_csv::import_orders(
-        &desk,
-        std::io::BufReader::with_capacity(256 * 1024, file),
-        None,
-        "bench",
-        &mut report,
-    )
-    .await
-    .expect("import");
-    let secs = started.elapsed().as_secs_f64();
+    let (s, reported_bad, secs) = import(&desk, &path).await;
     let stored = entity::order::Entity::find()
         .count(store.db())
         .await
         .expect("count");
     println!(
-        "imported {} rows, {} orders in {secs:.1} s: {} created, {} updated, {} skipped, {} bad rows",
-        s.rows, s.orders, s.created, s.updated, s.skipped, s.bad_rows
+        "imported {} rows, {} orders in {secs:.1} s: {} created, {} updated, {} unchanged, {} skipped, {} bad rows",
+        s.rows, s.orders, s.created, s.updated, s.unchanged, s.skipped, s.bad_rows
     );
     println!(
         "import: {:.0} rows/s, {:.0} orders/s",
@@ -125,9 +133,24 @@ async fn run(lines: usize, per_order: usize, customers: usize) {
     );
     assert_eq!(s.rows, lines as u64);
     assert_eq!(s.bad_rows, bad as u64);
-    assert_eq!(report.bad, bad as u64);
+    assert_eq!(reported_bad, bad as u64);
     assert_eq!(stored, s.created);
     assert_eq!(s.created as usize, orders - bad);
+
+    if rerun {
+        // The same file again: every order is compared with the stored one, none written.
+        let (again, _, secs) = import(&desk, &path).await;
+        println!(
+            "re-import: {:.0} rows/s; {} created, {} updated, {} unchanged; peak VmHWM {} KiB",
+            again.rows as f64 / secs,
+            again.created,
+            again.updated,
+            again.unchanged,
+            peak_rss_kib().unwrap_or(0)
+        );
+        assert_eq!((again.created, again.updated), (0, 0));
+        assert_eq!(again.unchanged, s.created);
+    }
     store.close().await;
 }
 

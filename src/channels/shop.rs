@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
-use crate::desk::orders::{CustomerInput, ItemInput, OrderInput};
+use crate::desk::orders::{CustomerInput, ItemInput, OrderChange, OrderInput, RefundInput};
 
 /// True when `signature` is base64(HMAC-SHA256(secret, body)); compared in constant time.
 pub fn signed(secret: &str, body: &[u8], signature: &str) -> bool {
@@ -40,8 +40,10 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 /// What a webhook means for the desk.
 #[derive(Debug)]
 pub enum Reading {
-    /// An order's current state, to upsert.
-    Order(Box<OrderInput>),
+    /// An order's current state with its refunds, to upsert.
+    Order(Box<OrderChange>),
+    /// A refund reported on its own, to store once by its id.
+    Refund(Box<RefundInput>),
     /// The shop deleted (or trashed) the order with this id.
     Deleted(String),
     /// Nothing to store, for this reason.
@@ -57,6 +59,7 @@ fn id_text(value: &Value) -> Option<String> {
     }
 }
 
+/// A field's trimmed text; None when absent or blank.
 fn text(value: &Option<String>) -> Option<String> {
     value
         .as_deref()
@@ -95,8 +98,10 @@ fn sum_amounts(amounts: impl Iterator<Item = String>) -> Result<Option<Value>, S
             .parse()
             .map_err(|_| format!("{amount:?} is too large"))?;
         let frac: i128 = format!("{frac:0<3}").parse().unwrap_or(0);
-        total = total
-            .checked_add(whole * 1000 + frac)
+        total = whole
+            .checked_mul(1000)
+            .and_then(|w| w.checked_add(frac))
+            .and_then(|a| total.checked_add(a))
             .ok_or_else(|| format!("{amount:?} is too large"))?;
         any = true;
     }
@@ -154,9 +159,15 @@ pub struct ShopifyLineItem {
     pub price: Value,
 }
 
-/// A refund on a Shopify order; its successful `refund` transactions are the money paid back.
+/// A refund on a Shopify order (in the order's `refunds`, or alone as `refunds/create`
+/// sends it); its successful `refund` transactions are the money paid back.
 #[derive(Debug, Deserialize)]
 pub struct ShopifyRefund {
+    pub id: Option<Value>,
+    /// Present when the refund comes alone.
+    pub order_id: Option<Value>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub processed_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub transactions: Vec<ShopifyTransaction>,
 }
@@ -167,6 +178,65 @@ pub struct ShopifyTransaction {
     pub kind: Option<String>,
     pub status: Option<String>,
     pub amount: Value,
+    pub currency: Option<String>,
+}
+
+impl ShopifyRefund {
+    /// The successful `refund` transactions: the money actually paid back.
+    fn paid_back(&self) -> impl Iterator<Item = &ShopifyTransaction> {
+        self.transactions
+            .iter()
+            .filter(|t| t.kind.as_deref() == Some("refund"))
+            .filter(|t| t.status.as_deref().is_none_or(|s| s == "success"))
+    }
+
+    /// The refund as the desk stores it, for the order `order_id` of `source`; None for
+    /// a refund without an id (then only the order's total counts it) or, when alone,
+    /// without money and currency. `currency` is the order's, when known.
+    fn to_input(
+        &self,
+        source: &str,
+        order_id: &str,
+        currency: Option<&str>,
+        fallback_time: DateTime<Utc>,
+    ) -> Result<Option<RefundInput>, String> {
+        let Some(id) = self.id.as_ref().and_then(id_text) else {
+            return Ok(None);
+        };
+        let amount = sum_amounts(self.paid_back().map(|t| amount_text(&t.amount)))?;
+        let currency = self
+            .paid_back()
+            .find_map(|t| text(&t.currency))
+            .or_else(|| currency.map(str::to_owned));
+        let (amount, currency) = match (amount, currency) {
+            (amount, Some(currency)) => (
+                amount.unwrap_or_else(|| Value::String("0".into())),
+                currency,
+            ),
+            // Restocking alone moves no money.
+            (None, None) => return Ok(None),
+            (Some(_), None) => return Err("not a Shopify refund: no currency".into()),
+        };
+        Ok(Some(RefundInput {
+            source: source.to_owned(),
+            external_id: id,
+            order_external_id: order_id.to_owned(),
+            amount,
+            currency,
+            refunded_at: self
+                .processed_at
+                .or(self.created_at)
+                .unwrap_or(fallback_time),
+        }))
+    }
+}
+
+/// An amount as JSON gives it ("10.00" or 10.0), as text.
+fn amount_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Reads a Shopify webhook body of `topic` from the shop whose orders are `source`.
@@ -181,17 +251,24 @@ pub fn read_shopify(topic: &str, source: &str, body: &[u8]) -> Result<Reading, S
             let id = id_text(&deleted["id"]).ok_or("not a Shopify order: no id")?;
             return Ok(Reading::Deleted(id));
         }
-        // The order's `orders/updated`, which Shopify sends with every refund, carries all
-        // its refunds; a refund alone would count twice when Shopify sends it again.
+        // Stored by its id, so the same refund in the order's `refunds` counts once.
         "refunds/create" => {
-            let refund: Value =
+            let refund: ShopifyRefund =
                 serde_json::from_slice(body).map_err(|e| format!("not a Shopify refund: {e}"))?;
-            if !refund.is_object() {
-                return Err("not a Shopify refund: expected an object".into());
+            let order_id = refund
+                .order_id
+                .as_ref()
+                .and_then(id_text)
+                .ok_or("not a Shopify refund: no order_id")?;
+            if refund.id.as_ref().and_then(id_text).is_none() {
+                return Err("not a Shopify refund: no id".into());
             }
-            return Ok(Reading::Skip(
-                "refunds are counted from the order's orders/updated".into(),
-            ));
+            return Ok(
+                match refund.to_input(source, &order_id, None, Utc::now())? {
+                    Some(r) => Reading::Refund(Box::new(r)),
+                    None => Reading::Skip("the refund moves no money".into()),
+                },
+            );
         }
         other => return Ok(Reading::Skip(format!("topic {other:?} is not used"))),
     }
@@ -222,14 +299,14 @@ pub fn read_shopify(topic: &str, source: &str, body: &[u8]) -> Result<Reading, S
     let refunded = sum_amounts(
         o.refunds
             .iter()
-            .flat_map(|r| &r.transactions)
-            .filter(|t| t.kind.as_deref() == Some("refund"))
-            .filter(|t| t.status.as_deref().is_none_or(|s| s == "success"))
-            .map(|t| match &t.amount {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            }),
+            .flat_map(ShopifyRefund::paid_back)
+            .map(|t| amount_text(&t.amount)),
     )?;
+    let changed_at = o.updated_at.unwrap_or(o.created_at);
+    let mut refunds = Vec::new();
+    for r in &o.refunds {
+        refunds.extend(r.to_input(source, &external_id, Some(&o.currency), changed_at)?);
+    }
     let items = o
         .line_items
         .iter()
@@ -242,7 +319,7 @@ pub fn read_shopify(topic: &str, source: &str, body: &[u8]) -> Result<Reading, S
             unit_price: l.price.clone(),
         })
         .collect();
-    Ok(Reading::Order(Box::new(OrderInput {
+    let order = OrderInput {
         source: source.to_owned(),
         number: text(&o.name)
             .map(|n| n.trim_start_matches('#').to_owned())
@@ -262,6 +339,11 @@ pub fn read_shopify(topic: &str, source: &str, body: &[u8]) -> Result<Reading, S
             company: billing.and_then(|b| text(&b.company)),
         },
         items,
+    };
+    Ok(Reading::Order(Box::new(OrderChange {
+        order,
+        refunds,
+        restored: false,
     })))
 }
 
@@ -333,6 +415,7 @@ fn woo_price(price: &Value) -> Value {
 /// A refund on a WooCommerce order; `total` is negative ("-10.00").
 #[derive(Debug, Deserialize)]
 pub struct WooRefund {
+    pub id: Option<Value>,
     pub total: Value,
 }
 
@@ -365,10 +448,24 @@ pub fn read_woocommerce(topic: &str, source: &str, body: &[u8]) -> Result<Readin
     if email.is_none() && phone.is_none() && customer_id.is_none() {
         return Ok(Reading::Skip("the order names no customer".into()));
     }
-    let refunded = sum_amounts(o.refunds.iter().map(|r| match &r.total {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }))?;
+    let refunded = sum_amounts(o.refunds.iter().map(|r| amount_text(&r.total)))?;
+    let changed_at = o.date_modified_gmt.unwrap_or(placed_at);
+    let mut refunds = Vec::new();
+    for r in &o.refunds {
+        let Some(id) = r.id.as_ref().and_then(id_text) else {
+            continue;
+        };
+        let amount = sum_amounts(std::iter::once(amount_text(&r.total)))?
+            .unwrap_or_else(|| Value::String("0".into()));
+        refunds.push(RefundInput {
+            source: source.to_owned(),
+            external_id: id,
+            order_external_id: external_id.clone(),
+            amount,
+            currency: o.currency.clone(),
+            refunded_at: changed_at,
+        });
+    }
     let items = o
         .line_items
         .iter()
@@ -379,7 +476,7 @@ pub fn read_woocommerce(topic: &str, source: &str, body: &[u8]) -> Result<Readin
             unit_price: woo_price(&l.price),
         })
         .collect();
-    Ok(Reading::Order(Box::new(OrderInput {
+    let order = OrderInput {
         source: source.to_owned(),
         number: text(&o.number).or_else(|| Some(external_id.clone())),
         external_id,
@@ -397,6 +494,11 @@ pub fn read_woocommerce(topic: &str, source: &str, body: &[u8]) -> Result<Readin
             company: billing.and_then(|b| text(&b.company)),
         },
         items,
+    };
+    Ok(Reading::Order(Box::new(OrderChange {
+        order,
+        refunds,
+        restored: topic == "order.restored",
     })))
 }
 
@@ -412,6 +514,98 @@ mod tests {
         assert!(!signed("other", b"{}", &sig));
         assert!(!signed("hush", b"{}", "not base64!"));
         assert!(!signed("", b"{}", &signature("", b"{}")));
+    }
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/fixtures/shop/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_shopify_refund_alone_is_its_successful_refund_transactions() {
+        let refund = fixture("shopify_refund.json");
+        let body = serde_json::to_vec(&refund).unwrap();
+        let Ok(Reading::Refund(r)) = read_shopify("refunds/create", "shopify:x", &body) else {
+            panic!("not read as a refund");
+        };
+        assert_eq!(
+            (r.external_id.as_str(), r.order_external_id.as_str()),
+            ("981726354234", "5823114297402")
+        );
+        assert_eq!(
+            (r.amount.as_str(), r.currency.as_str()),
+            (Some("24.900"), "EUR")
+        );
+        assert_eq!(r.refunded_at.to_rfc3339(), "2026-11-22T08:03:18+00:00");
+
+        // Failed transactions and other kinds move no money.
+        let mut partly = refund.clone();
+        partly["transactions"] = serde_json::json!([
+            {"kind": "refund", "status": "failure", "amount": "9.00", "currency": "EUR"},
+            {"kind": "sale", "status": "success", "amount": "9.00", "currency": "EUR"},
+            {"kind": "refund", "status": "success", "amount": 1.5, "currency": "EUR"}
+        ]);
+        let body = serde_json::to_vec(&partly).unwrap();
+        let Ok(Reading::Refund(r)) = read_shopify("refunds/create", "shopify:x", &body) else {
+            panic!("not read as a refund");
+        };
+        assert_eq!(r.amount.as_str(), Some("1.500"));
+
+        // Restocking alone: nothing to store; no order id or a bad amount: an error.
+        let mut restock = refund.clone();
+        restock["transactions"] = serde_json::json!([]);
+        let body = serde_json::to_vec(&restock).unwrap();
+        assert!(matches!(
+            read_shopify("refunds/create", "shopify:x", &body),
+            Ok(Reading::Skip(_))
+        ));
+        let mut orphan = refund.clone();
+        orphan["order_id"] = Value::Null;
+        let body = serde_json::to_vec(&orphan).unwrap();
+        assert!(read_shopify("refunds/create", "shopify:x", &body).is_err());
+        let mut huge = refund.clone();
+        huge["transactions"][0]["amount"] = serde_json::json!("9".repeat(38));
+        let body = serde_json::to_vec(&huge).unwrap();
+        assert!(read_shopify("refunds/create", "shopify:x", &body).is_err());
+    }
+
+    #[test]
+    fn order_payloads_carry_their_refunds_by_id() {
+        let mut order = fixture("shopify_order.json");
+        order["refunds"] = serde_json::json!([fixture("shopify_refund.json")]);
+        let body = serde_json::to_vec(&order).unwrap();
+        let Ok(Reading::Order(change)) = read_shopify("orders/updated", "shopify:x", &body) else {
+            panic!("not read as an order");
+        };
+        assert_eq!(change.refunds.len(), 1);
+        assert_eq!(
+            change.refunds[0].order_external_id,
+            change.order.external_id
+        );
+        assert_eq!(
+            change.order.refunded.as_ref().and_then(Value::as_str),
+            Some("24.900")
+        );
+
+        let mut woo = fixture("woocommerce_order.json");
+        woo["refunds"] =
+            serde_json::json!([{"id": 7320, "reason": "", "total": "-10.00"}, {"total": "-1.00"}]);
+        let body = serde_json::to_vec(&woo).unwrap();
+        let Ok(Reading::Order(change)) = read_woocommerce("order.restored", "woocommerce:x", &body)
+        else {
+            panic!("not read as an order");
+        };
+        assert!(change.restored);
+        assert_eq!(
+            change.refunds.len(),
+            1,
+            "a refund without an id only counts in the total"
+        );
+        assert_eq!(change.refunds[0].amount.as_str(), Some("10.000"));
+        assert_eq!(
+            change.order.refunded.as_ref().and_then(Value::as_str),
+            Some("11.000")
+        );
     }
 
     #[test]

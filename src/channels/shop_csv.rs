@@ -7,6 +7,8 @@
 //! with their line number and never stop the import.
 
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -19,6 +21,31 @@ pub const BATCH: usize = 500;
 
 /// Most lines (items) one order may have, as the desk accepts.
 const MAX_ITEMS: usize = 500;
+
+/// Most bytes one record may take. A longer one is a quote left open, which would
+/// swallow the rest of the file into one field (and memory); the import stops there.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// The input, counting the bytes read since the last record ended, so one record can
+/// never take more than [`MAX_RECORD_BYTES`] (plus the reader's buffer) of memory.
+struct Bounded<R> {
+    inner: R,
+    since_record: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.since_record.load(Ordering::Relaxed) > MAX_RECORD_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "record too long",
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.since_record.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
 
 /// The columns of the generic layout, in their documented order.
 pub const GENERIC_COLUMNS: &[&str] = &[
@@ -88,6 +115,8 @@ pub enum ImportError {
     UnknownLayout,
     #[error("cannot read the file: {0}")]
     Read(String),
+    #[error("line {line}: a record longer than {max} bytes, probably a quote that is never closed; the import stopped there (orders before it were imported)", max = MAX_RECORD_BYTES)]
+    RecordTooLong { line: u64 },
     #[error(transparent)]
     Desk(#[from] Error),
 }
@@ -115,6 +144,8 @@ pub struct ImportSummary {
     pub orders: u64,
     pub created: u64,
     pub updated: u64,
+    /// Orders equal to what the store holds (a re-run of the same file).
+    pub unchanged: u64,
     /// Orders older than what the store holds.
     pub skipped: u64,
     /// Rows reported as bad.
@@ -190,10 +221,14 @@ pub async fn import_orders<R: Read>(
     report: &mut dyn ImportReport,
 ) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
+    let since_record = Arc::new(AtomicU64::new(0));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
-        .from_reader(input);
+        .from_reader(Bounded {
+            inner: input,
+            since_record: since_record.clone(),
+        });
     let headers = reader
         .headers()
         .map_err(|e| ImportError::Read(e.to_string()))?
@@ -205,12 +240,24 @@ pub async fn import_orders<R: Read>(
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line();
+        since_record.store(0, Ordering::Relaxed);
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map_or(line, |p| p.line());
                 match e.kind() {
+                    csv::ErrorKind::Io(_)
+                        if since_record.load(Ordering::Relaxed) > MAX_RECORD_BYTES =>
+                    {
+                        // What came before the broken record lands; nothing after it can
+                        // be told apart any more.
+                        if let Some(done) = pending.take() {
+                            finish(desk, done, &mut batch, &mut summary, report, started).await?;
+                        }
+                        flush(desk, &mut batch, &mut summary, report, started).await?;
+                        return Err(ImportError::RecordTooLong { line });
+                    }
                     csv::ErrorKind::Io(_) => return Err(ImportError::Read(e.to_string())),
                     _ => {
                         summary.rows += 1;
@@ -227,7 +274,8 @@ pub async fn import_orders<R: Read>(
         }
         let key = order_key(&columns, &record, source, default_source);
         match pending.as_mut() {
-            Some(p) if p.key == key => {
+            // Lines without an order id are each a bad row of their own.
+            Some(p) if p.key == key && !key.is_empty() => {
                 if let Ok(order) = &mut p.order {
                     match item(&columns, &record, &order.currency) {
                         Ok(Some(_)) if order.items.len() >= MAX_ITEMS => {
@@ -256,6 +304,7 @@ pub async fn import_orders<R: Read>(
     Ok(summary)
 }
 
+/// A CSV record the reader could not split into the header's fields, explained.
 fn malformed(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::UnequalLengths {
@@ -266,6 +315,7 @@ fn malformed(e: &csv::Error) -> String {
     }
 }
 
+/// Counts and reports a bad row.
 fn bad(summary: &mut ImportSummary, report: &mut dyn ImportReport, line: u64, reason: String) {
     summary.bad_rows += 1;
     report.bad_row(&BadRow { line, reason });
@@ -306,6 +356,7 @@ async fn flush(
                 summary.created += u64::from(done.created);
                 summary.updated += u64::from(done.updated);
                 summary.skipped += u64::from(done.skipped);
+                summary.unchanged += u64::from(done.unchanged);
                 batch.clear();
             }
             Err(Error::Invalid { field, message }) => {
@@ -330,6 +381,7 @@ async fn flush(
 
 /// What tells one order's lines from the next: the Shopify `Name`, or the generic
 /// layout's source and order id.
+/// Empty when the line names no order.
 fn order_key(
     columns: &Columns,
     record: &csv::StringRecord,
@@ -338,14 +390,18 @@ fn order_key(
 ) -> String {
     match columns.layout {
         Layout::Shopify => columns.get(record, "Name").to_owned(),
-        Layout::Generic => format!(
-            "{}\u{0}{}",
-            order_source(columns, record, source, default_source),
-            columns.get(record, "order_id")
-        ),
+        Layout::Generic => match columns.get(record, "order_id") {
+            "" => String::new(),
+            id => format!(
+                "{}\u{0}{id}",
+                order_source(columns, record, source, default_source)
+            ),
+        },
     }
 }
 
+/// The source of the order on this line: `--source`, else the `source` column, else the
+/// default (`import:<file name>`).
 fn order_source(
     columns: &Columns,
     record: &csv::StringRecord,
@@ -361,6 +417,7 @@ fn order_source(
     }
 }
 
+/// A non-empty cell's text.
 fn some(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }
@@ -385,6 +442,7 @@ pub fn parse_time(value: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
+/// A time column's value; an unreadable one is the row's error, naming the column.
 fn time(
     columns: &Columns,
     record: &csv::StringRecord,

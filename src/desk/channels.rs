@@ -1178,7 +1178,19 @@ fn check_store_url(raw: &str) -> Result<String> {
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
         return Err(bad("no query, fragment or user name"));
     }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
+    Ok(store_address(&url))
+}
+
+/// A store's address in the form connections are compared in: scheme, host in lower
+/// case, port unless the default, and path without a trailing slash
+/// (`https://shop.example/de`).
+fn store_address(url: &url::Url) -> String {
+    let mut address = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        address.push_str(&format!(":{port}"));
+    }
+    address.push_str(url.path().trim_end_matches('/'));
+    address
 }
 
 fn check_signing_secret(secret: &str) -> Result<String> {
@@ -1309,6 +1321,37 @@ impl Desk {
         Ok(Some(ShopConnection { channel, settings }))
     }
 
+    /// The active WooCommerce connection whose address is `source`, the site address
+    /// WooCommerce sends as `X-WC-Webhook-Source` (`https://Shop.example/`): compared
+    /// by scheme, host (any case) and path, a trailing slash aside.
+    pub async fn woocommerce_store_at(&self, source: &str) -> Result<Option<ShopConnection>> {
+        let Ok(url) = url::Url::parse(source.trim()) else {
+            return Ok(None);
+        };
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Ok(None);
+        }
+        let wanted = store_address(&url);
+        let stores = channel::Entity::find()
+            .filter(channel::Column::Kind.eq(WOOCOMMERCE))
+            .filter(channel::Column::Active.eq(true))
+            .all(self.store.db())
+            .await?;
+        for channel in stores {
+            let settings: ShopSettings = settings_of(&channel)?;
+            // Addresses stored before they were kept in this form compare alike too.
+            let own = settings
+                .url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .map(|u| store_address(&u));
+            if own.as_deref() == Some(wanted.as_str()) {
+                return Ok(Some(ShopConnection { channel, settings }));
+            }
+        }
+        Ok(None)
+    }
+
     /// The connection of `kind` whose domain (Shopify) or address (WooCommerce) is `place`.
     async fn shop_connection(
         &self,
@@ -1354,5 +1397,26 @@ mod tests {
         ] {
             assert!(check_origin(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn store_addresses_compare_by_scheme_host_and_path() {
+        let address = |raw: &str| store_address(&url::Url::parse(raw).unwrap());
+        assert_eq!(address("https://Shop.Example/"), "https://shop.example");
+        assert_eq!(address("HTTPS://shop.example"), "https://shop.example");
+        assert_eq!(address("https://shop.example:443/"), "https://shop.example");
+        assert_eq!(
+            address("http://shop.example:8080/de/"),
+            "http://shop.example:8080/de"
+        );
+        assert_eq!(
+            address("https://shop.example/De"),
+            "https://shop.example/De"
+        );
+        assert_eq!(
+            check_store_url(" https://Shop.Example/laden/ ").unwrap(),
+            "https://shop.example/laden"
+        );
+        assert!(check_store_url("https://shop.example/?p=1").is_err());
     }
 }

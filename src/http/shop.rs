@@ -4,14 +4,18 @@
 //! - `POST /webhooks/shopify`: the shop found by `X-Shopify-Shop-Domain`, the raw body
 //!   checked against `X-Shopify-Hmac-Sha256` before it is read, the topic from
 //!   `X-Shopify-Topic`.
-//! - `POST /webhooks/woocommerce/{channel}`: the store's channel id in the path, the body
-//!   checked against `X-WC-Webhook-Signature`, the topic from `X-WC-Webhook-Topic`.
-//!   WooCommerce's unsigned ping (`webhook_id=…`) when a webhook is saved gets a 200.
+//! - `POST /webhooks/woocommerce`: the store found by the site address WooCommerce sends
+//!   as `X-WC-Webhook-Source`; `POST /webhooks/woocommerce/{channel}` names the store's
+//!   channel id instead. The body is checked against `X-WC-Webhook-Signature`, the topic
+//!   read from `X-WC-Webhook-Topic`. WooCommerce's unsigned ping (`webhook_id=…`) when a
+//!   webhook is saved gets a 200.
 //!
 //! 401 for a missing or wrong signature, 404 for a shop not connected here, 400 for a
 //! body that is not what its topic promises, 422 for an order the desk cannot take, 503
 //! when the store is unavailable (the shop sends it again); topics the desk does not use
 //! and orders without a customer get a 200 saying so, as shops retry anything else.
+//! Stored deliveries answer `{"stored": true, "summary": {created, updated, skipped,
+//! unchanged}}` (for a refund alone the counts are of refunds).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -24,6 +28,7 @@ use crate::channels::shop::{self, Reading};
 use crate::desk::channels::ShopConnection;
 use crate::desk::{Desk, Error};
 
+/// A header's trimmed value, "" when absent or not text.
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
     headers
         .get(name)
@@ -32,6 +37,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         .trim()
 }
 
+/// 401 for a delivery whose signature is missing or wrong.
 fn bad_signature() -> Problem {
     Problem::new(
         StatusCode::UNAUTHORIZED,
@@ -74,20 +80,54 @@ pub async fn woocommerce(
     let Some(store_) = state.desk.woocommerce_store(id).await? else {
         return Err(Problem::not_found("no WooCommerce store with this id"));
     };
-    let signature = header(&headers, "x-wc-webhook-signature");
-    if signature.is_empty() && is_ping(&body) {
+    woocommerce_delivery(&state.desk, &store_, &headers, &body).await
+}
+
+/// `POST /webhooks/woocommerce`: the store told by `X-WC-Webhook-Source`.
+pub async fn woocommerce_by_source(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<Value>> {
+    let source = header(&headers, "x-wc-webhook-source");
+    // WooCommerce's ping names no source; it carries nothing to store.
+    if source.is_empty() && header(&headers, "x-wc-webhook-signature").is_empty() && is_ping(&body)
+    {
         return Ok(axum::Json(json!({"stored": false, "reason": "ping"})));
     }
-    if !shop::signed(store_.signing_secret(), &body, signature) {
+    let Some(store_) = state.desk.woocommerce_store_at(source).await? else {
         tracing::warn!(
-            store = id,
+            source,
+            "WooCommerce webhook from a store not connected here"
+        );
+        return Err(Problem::not_found(
+            "no WooCommerce store with this X-WC-Webhook-Source is connected",
+        ));
+    };
+    woocommerce_delivery(&state.desk, &store_, &headers, &body).await
+}
+
+/// A WooCommerce delivery to a known store: the ping, the signature, then the order.
+async fn woocommerce_delivery(
+    desk: &Desk,
+    store_: &ShopConnection,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<axum::Json<Value>> {
+    let signature = header(headers, "x-wc-webhook-signature");
+    if signature.is_empty() && is_ping(body) {
+        return Ok(axum::Json(json!({"stored": false, "reason": "ping"})));
+    }
+    if !shop::signed(store_.signing_secret(), body, signature) {
+        tracing::warn!(
+            store = store_.channel.id,
             "WooCommerce webhook with a wrong signature refused"
         );
         return Err(bad_signature());
     }
-    let topic = header(&headers, "x-wc-webhook-topic");
-    let reading = shop::read_woocommerce(topic, &store_.source(), &body).map_err(malformed)?;
-    store(&state.desk, &store_, topic, reading).await
+    let topic = header(headers, "x-wc-webhook-topic");
+    let reading = shop::read_woocommerce(topic, &store_.source(), body).map_err(malformed)?;
+    store(desk, store_, topic, reading).await
 }
 
 /// WooCommerce's test delivery when a webhook is saved: `webhook_id=12`, form-encoded.
@@ -96,11 +136,13 @@ fn is_ping(body: &[u8]) -> bool {
     matches!(fields.as_slice(), [(key, value)] if key == "webhook_id" && value.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// 400 for a signed body that is not what its topic promises.
 fn malformed(why: String) -> Problem {
     tracing::warn!("shop webhook with an unreadable body: {why}");
     Problem::new(StatusCode::BAD_REQUEST, "malformed", why)
 }
 
+/// Hands what a delivery means to the desk and answers the shop.
 async fn store(
     desk: &Desk,
     shop: &ShopConnection,
@@ -114,22 +156,29 @@ async fn store(
             Ok(axum::Json(json!({"stored": false, "reason": why})))
         }
         Reading::Deleted(external_id) => {
-            let known = desk
+            let summary = desk
                 .mark_order_deleted(&shop.source(), &external_id)
                 .await?;
-            Ok(axum::Json(json!({"stored": known, "deleted": known})))
+            Ok(axum::Json(
+                json!({"stored": true, "deleted": true, "summary": summary}),
+            ))
         }
-        Reading::Order(order) => {
-            let mut order = *order;
-            let summary = match desk.upsert_orders(vec![order.clone()]).await {
+        Reading::Refund(refund) => {
+            let summary = desk.record_refunds(vec![*refund]).await?;
+            Ok(axum::Json(json!({"stored": true, "summary": summary})))
+        }
+        Reading::Order(change) => {
+            let mut change = *change;
+            let summary = match desk.upsert_order_changes(vec![change.clone()]).await {
                 // A phone the shop took but no country plan knows must not cost the order.
                 Err(Error::Invalid { field, .. })
                     if field.ends_with("customer.phone")
-                        && (order.customer.email.is_some() || order.customer.id.is_some()) =>
+                        && (change.order.customer.email.is_some()
+                            || change.order.customer.id.is_some()) =>
                 {
                     tracing::info!(channel, "shop order stored without its unreadable phone");
-                    order.customer.phone = None;
-                    desk.upsert_orders(vec![order]).await?
+                    change.order.customer.phone = None;
+                    desk.upsert_order_changes(vec![change]).await?
                 }
                 other => other?,
             };

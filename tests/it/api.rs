@@ -322,7 +322,7 @@ on_both! {
             "placed_at": "2026-10-01T10:00:00Z", "customer": {"email": "C0@example.com", "phone": "+49 30 1234567", "name": "Cleo", "company": "Cleo GmbH"},
             "items": [{"sku": "CUP-6", "name": "Cups", "quantity": 2, "unit_price": "29.90"}]
         }]})).await;
-        assert_eq!((status, summary), (200, json!({"created": 1, "updated": 0, "skipped": 0})));
+        assert_eq!((status, summary), (200, json!({"created": 1, "updated": 0, "skipped": 0, "unchanged": 0})));
         let (status, c) = agent.get("/api/v1/contacts/lookup?phone=030%201234567").await;
         assert_eq!(status, 200);
         assert_eq!(c["organization"]["name"], "Cleo GmbH");

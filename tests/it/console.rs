@@ -45,6 +45,24 @@ pub(crate) async fn text_of(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// The contact panel's customer-value rows: each term with its amounts (or its text),
+/// white space normalized.
+async fn value_rows(c: &Client) -> Vec<(String, Vec<String>)> {
+    let rows = c
+        .execute(
+            "const norm = (t) => t.replace(/\\s+/g, ' ').trim();
+             return [...document.querySelectorAll('sb-contact .customer-value .value-row')].map((row) => {
+               const dd = row.querySelector('dd');
+               const money = [...dd.querySelectorAll('.money')].map((m) => norm(m.textContent));
+               return [norm(row.querySelector('dt').textContent), money.length ? money : [norm(dd.textContent)]];
+             });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(rows).unwrap()
+}
+
 /// A `wait_until` script: some element matching `css` contains `text`.
 pub(crate) fn contains(css: &str, text: &str) -> (String, Vec<Value>) {
     (
@@ -61,8 +79,40 @@ async fn an_agent_works_a_ticket_live_with_the_customer_story_beside_it() {
     app.agent("kim@example.com", Role::Agent).await;
     let desk = app.desk.clone();
 
-    // Anna's story: two orders and an earlier, resolved ticket.
-    let placed = chrono::Utc::now() - chrono::Duration::days(12);
+    // Anna's story: three orders in two currencies, one partly refunded, and an earlier,
+    // resolved ticket.
+    let placed = "2026-11-15T12:00:00Z".parse().unwrap();
+    let older =
+        |external_id: &str, currency: &str, total: &str, refunded: Option<&str>, placed: &str| {
+            OrderInput {
+                source: "shop".into(),
+                external_id: external_id.into(),
+                number: Some(format!("SB-{external_id}")),
+                status: "delivered".into(),
+                currency: currency.into(),
+                total: json!(total),
+                refunded: refunded.map(|r| json!(r)),
+                placed_at: placed.parse().unwrap(),
+                updated_at: None,
+                customer: CustomerInput {
+                    email: Some("anna@example.com".into()),
+                    ..Default::default()
+                },
+                items: vec![],
+            }
+        };
+    desk.upsert_orders(vec![
+        older(
+            "8001",
+            "EUR",
+            "49.90",
+            Some("10.00"),
+            "2025-03-05T12:00:00Z",
+        ),
+        older("8002", "USD", "25.00", None, "2025-07-01T12:00:00Z"),
+    ])
+    .await
+    .unwrap();
     desk.upsert_orders(vec![OrderInput {
         source: "shop".into(),
         external_id: "9001".into(),
@@ -153,10 +203,22 @@ async fn an_agent_works_a_ticket_live_with_the_customer_story_beside_it() {
             .await
             .contains("Anna Schneider")
     );
-    assert!(
-        text_of(&sam, "sb-contact .customer-value")
-            .await
-            .contains("129")
+    // The customer value, row by row: net lifetime and average per currency, the
+    // order count, refunds, the last and the first order.
+    assert_eq!(
+        value_rows(&sam).await,
+        [
+            ("Lifetime value", vec!["€169.80", "$25.00"]),
+            ("Orders", vec!["3"]),
+            ("Average order", vec!["€84.90", "$25.00"]),
+            ("Refunded", vec!["€10.00"]),
+            ("Last order", vec!["Nov 15, 2026"]),
+            ("Customer since", vec!["Mar 5, 2025"]),
+        ]
+        .map(|(term, values)| (
+            term.to_owned(),
+            values.iter().map(|v| v.to_string()).collect::<Vec<_>>()
+        ))
     );
 
     // A second agent opens the same ticket: each sees the other viewing, and typing.
@@ -171,6 +233,22 @@ async fn an_agent_works_a_ticket_live_with_the_customer_story_beside_it() {
     .await
     .unwrap();
     wait_for(&kim, "sb-ticket .message").await;
+    wait_for(&kim, "sb-contact .customer-value .value-row").await;
+    assert_eq!(
+        value_rows(&kim).await,
+        [
+            ("Umsatz gesamt", vec!["169,80 €", "25,00 $"]),
+            ("Bestellungen", vec!["3"]),
+            ("Durchschnittliche Bestellung", vec!["84,90 €", "25,00 $"]),
+            ("Erstattet", vec!["10,00 €"]),
+            ("Letzte Bestellung", vec!["15.11.2026"]),
+            ("Kunde seit", vec!["05.03.2025"]),
+        ]
+        .map(|(term, values)| (
+            term.to_owned(),
+            values.iter().map(|v| v.to_string()).collect::<Vec<_>>()
+        ))
+    );
     let (script, args) = contains("sb-ticket .collision", "sam");
     wait_until(&kim, "Kim sees Sam viewing", &script, args).await;
     let composer = wait_for(&sam, "sb-ticket textarea[name=reply]").await;

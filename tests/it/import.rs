@@ -108,14 +108,38 @@ async fn a_shopify_export_lands_with_its_multi_line_orders_and_a_rerun_changes_n
 
     let before = counts(&store).await;
     assert_eq!(before[..2], [3, 6]);
+    let stamp = order(&store, "#1001").await.updated_at;
     let (ok, out, err) = cli(dir.path(), &["import", "orders", file], "");
     assert!(ok, "{err}");
     assert!(
-        out.contains("0 created") && out.contains("0 bad rows"),
-        "{out}"
+        out.contains("0 created, 0 updated, 3 unchanged, 0 skipped") && out.contains("0 bad rows"),
+        "a re-run reports the orders as unchanged: {out}"
     );
     assert_eq!(counts(&store).await, before, "a re-run changes nothing");
-    assert_eq!(order(&store, "#1001").await.total_cents, 12470);
+    let first = order(&store, "#1001").await;
+    assert_eq!(
+        (first.total_cents, first.updated_at),
+        (12470, stamp),
+        "not even rewritten"
+    );
+
+    // The same export with one order's line changed: that order is updated, the rest not.
+    let edited = dir.path().join("orders_export.csv");
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains("Teapot"), "the fixture names its teapot");
+    std::fs::write(&edited, text.replacen("Teapot", "Tea pot", 1)).unwrap();
+    let (ok, out, err) = cli(
+        dir.path(),
+        &["import", "orders", edited.to_str().unwrap()],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("0 created, 1 updated, 2 unchanged"), "{out}");
+    let lines = items(&store, first.id).await;
+    assert!(
+        lines.iter().any(|l| l.name.starts_with("Tea pot")),
+        "{lines:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,5 +301,65 @@ async fn a_large_file_lands_whole() {
     assert_eq!(
         counts(&store).await,
         [ORDERS as u64, 2 * ORDERS as u64, 5_000, 5_000]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_without_an_order_id_and_an_unclosed_quote_are_reported_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.csv");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    writeln!(file, "{GENERIC_HEADER}").unwrap();
+    // 2: good; 3 and 4: no order id, each its own bad row; 5: good.
+    writeln!(
+        file,
+        ",B1,,paid,EUR,10.00,2024-05-01,,ida@example.com,,,,,,,,"
+    )
+    .unwrap();
+    writeln!(
+        file,
+        ",,,paid,EUR,10.00,2024-05-01,,ida@example.com,,,,,,,,"
+    )
+    .unwrap();
+    writeln!(
+        file,
+        ",,,paid,EUR,11.00,2024-05-01,,ida@example.com,,,,,,,,"
+    )
+    .unwrap();
+    writeln!(
+        file,
+        ",B2,,paid,EUR,12.00,2024-05-01,,ida@example.com,,,,,,,,"
+    )
+    .unwrap();
+    // 6: a quote never closed, then more than a record may hold.
+    writeln!(
+        file,
+        ",B3,,paid,EUR,13.00,2024-05-01,,\"ida@example.com,,,,,,,,"
+    )
+    .unwrap();
+    let filler = ",B9,,paid,EUR,1.00,2024-05-01,,ida@example.com,,,,,,,,\n".repeat(40_000);
+    file.write_all(filler.as_bytes()).unwrap();
+    drop(file);
+    let (ok, out, err) = cli(
+        dir.path(),
+        &["import", "orders", path.to_str().unwrap()],
+        "",
+    );
+    assert!(!ok, "an unclosed quote stops the import: {out}");
+    for line in [3, 4] {
+        assert!(
+            err.contains(&format!("line {line}: order_id: missing")),
+            "line {line}: {err}"
+        );
+    }
+    assert!(
+        err.contains("line 6: a record longer than") && err.contains("quote"),
+        "{err}"
+    );
+    let store = store(dir.path()).await;
+    assert_eq!(
+        counts(&store).await[0],
+        2,
+        "the orders before the broken record landed"
     );
 }
