@@ -40,6 +40,14 @@ pub fn rules(config: &Config) -> Rules {
             max_message_bytes: config.max_mail_bytes,
             auto_answers_per_hour: config.auto_answers_per_hour,
         },
+        survey: crate::desk::surveys::SurveyRules {
+            channels: config.survey_channels.clone(),
+            valid_for: config.survey_valid,
+            change_for: config.survey_change,
+            delay: config.survey_delay,
+            public_url: config.public_url.clone(),
+            key: crate::desk::surveys::SurveyKey::file(config.data_dir.join("survey.key")),
+        },
     }
 }
 
@@ -94,6 +102,10 @@ impl App {
             crate::channels::deliver_handler(desk.clone(), clients.clone()),
         );
         handlers.insert(
+            crate::desk::surveys::SURVEY,
+            crate::desk::surveys::survey_handler(desk.clone()),
+        );
+        handlers.insert(
             outbox::kind::EMAIL,
             crate::channels::email::follow_up_handler(desk.clone(), clients),
         );
@@ -115,6 +127,11 @@ impl App {
         };
         workers.push(tokio::spawn(indexer.run(stopped.clone())));
         workers.push(tokio::spawn(maintenance(state.clone(), stopped.clone())));
+        workers.push(tokio::spawn(crate::desk::sla::watch(
+            desk.clone(),
+            state.config.sla_check,
+            stopped.clone(),
+        )));
         workers.push(tokio::spawn(crate::channels::email::imap::supervise(
             desk.clone(),
             state.config.mail_poll,

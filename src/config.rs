@@ -56,6 +56,17 @@ pub struct Config {
     pub meilisearch_prefix: String,
     /// tracing filter, e.g. `info,switchboard=debug`.
     pub log: String,
+    /// How often the SLA watcher looks for due times coming up and passed.
+    pub sla_check: Duration,
+    /// Channels whose tickets get a satisfaction survey when resolved, unless their
+    /// configured channel says otherwise (`survey` on the channel).
+    pub survey_channels: Vec<crate::desk::Channel>,
+    /// How long a survey link takes an answer.
+    pub survey_valid: Duration,
+    /// How long after answering the customer may change the answer.
+    pub survey_change: Duration,
+    /// How long after the resolution the survey goes out.
+    pub survey_delay: Duration,
 }
 
 /// A setting that must never reach a log: `Debug` prints no more than that it is set.
@@ -118,6 +129,7 @@ const KEYS: &[&str] = &[
     "max_mail_bytes",
     "auto_answers_per_hour",
     "mail_poll_seconds",
+    "sla_check_seconds",
     "telegram_api_url",
     "twilio_api_url",
     "whatsapp_api_url",
@@ -125,6 +137,10 @@ const KEYS: &[&str] = &[
     "meilisearch_key",
     "meilisearch_prefix",
     "log",
+    "survey_channels",
+    "survey_valid_days",
+    "survey_change_days",
+    "survey_delay_minutes",
 ];
 
 impl Config {
@@ -304,6 +320,16 @@ impl Config {
                     .ok_or_else(|| "expected seconds between 1 and 3600".into())
             },
         )?;
+        let sla_check_seconds: u64 = src.parse(
+            "sla_check_seconds",
+            || 30,
+            |s| {
+                s.parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=3600).contains(n))
+                    .ok_or_else(|| "expected seconds between 1 and 3600".into())
+            },
+        )?;
         let api_url = |s: &str| {
             let u = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
             if !matches!(u.scheme(), "http" | "https") {
@@ -352,6 +378,45 @@ impl Config {
             },
         )?;
 
+        let survey_channels = src.parse(
+            "survey_channels",
+            || crate::desk::surveys::SurveyRules::default().channels,
+            |s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|w| !w.is_empty() && *w != "none")
+                    .map(|w| {
+                        w.parse::<crate::desk::Channel>()
+                            .map_err(|_| format!("unknown channel {w:?}; expected a comma-separated list of email, chat, whatsapp, telegram, sms, or none"))
+                    })
+                    .collect()
+            },
+        )?;
+        let days = |key: &str, default: u64| {
+            src.parse(
+                key,
+                || default,
+                |s| {
+                    s.parse::<u64>()
+                        .ok()
+                        .filter(|d| (1..=365).contains(d))
+                        .ok_or_else(|| "expected a number of days (1–365)".into())
+                },
+            )
+        };
+        let survey_valid_days = days("survey_valid_days", 14)?;
+        let survey_change_days = days("survey_change_days", 3)?;
+        let survey_delay_minutes: u64 = src.parse(
+            "survey_delay_minutes",
+            || 0,
+            |s| {
+                s.parse::<u64>()
+                    .ok()
+                    .filter(|m| *m <= 7 * 24 * 60)
+                    .ok_or_else(|| "expected minutes (0–10080)".into())
+            },
+        )?;
+
         Ok(Config {
             data_dir,
             bind,
@@ -366,6 +431,7 @@ impl Config {
             max_mail_bytes,
             auto_answers_per_hour,
             mail_poll: Duration::from_secs(mail_poll_seconds),
+            sla_check: Duration::from_secs(sla_check_seconds),
             telegram_api_url,
             twilio_api_url,
             whatsapp_api_url,
@@ -373,6 +439,10 @@ impl Config {
             meilisearch_key,
             meilisearch_prefix,
             log,
+            survey_channels,
+            survey_valid: Duration::from_secs(survey_valid_days * 86_400),
+            survey_change: Duration::from_secs(survey_change_days * 86_400),
+            survey_delay: Duration::from_secs(survey_delay_minutes * 60),
         })
     }
 

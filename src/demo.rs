@@ -117,6 +117,33 @@ pub async fn load(desk: &Desk, origin: &str) -> Result<String, Error> {
         desk.set_team_member(team_id, *id, true).await?;
     }
 
+    // Office hours and a standard SLA, so the queue shows due times.
+    if desk.sla_policies().await?.is_empty() {
+        let office = [("08:00".to_owned(), "18:00".to_owned())];
+        let calendar = desk
+            .create_calendar(&crate::desk::sla::CalendarInput {
+                name: Some("Office hours (Berlin)".into()),
+                time_zone: Some("Europe/Berlin".into()),
+                hours: Some(
+                    ["mon", "tue", "wed", "thu", "fri"]
+                        .into_iter()
+                        .map(|d| (d.to_owned(), office.to_vec()))
+                        .collect(),
+                ),
+                holidays: Some(vec![]),
+            })
+            .await?;
+        desk.create_sla_policy(&crate::desk::sla::PolicyInput {
+            name: Some("Standard".into()),
+            calendar_id: Some(Some(calendar.id)),
+            first_response_minutes: Some(Some(240)),
+            resolution_minutes: Some(Some(2880)),
+            warn_minutes: Some(30),
+            ..Default::default()
+        })
+        .await?;
+    }
+
     // Orders: a few per customer over the last year.
     let mut orders = Vec::new();
     for (c, customer) in CUSTOMERS.iter().enumerate() {

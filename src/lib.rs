@@ -12,11 +12,14 @@
 //! - [`store`] — connecting to SQLite or PostgreSQL, migrations, and the write-transaction
 //!   discipline both engines share.
 //! - [`desk`] — the rules: ingest of customer messages, tickets, contacts and identities
-//!   (merging, erasing),
-//!   orders, agents and credentials, configured channels (widget sites, mail accounts,
-//!   messenger numbers and bots, PBX integrations), the chat widget's visitors, email's
-//!   own rules (loops, forwards, automatic answers, who a reply goes to), and phone calls
-//!   (the PBX's events, call-back tickets). Every way into the system ends in one desk
+//!   (merging, erasing), orders and refunds, agents and credentials, configured channels
+//!   (widget sites, mail accounts, messenger numbers and bots, PBX integrations, shops),
+//!   the chat widget's visitors, email's own rules (loops, forwards, automatic answers,
+//!   who a reply goes to), phone calls (the PBX's events, call-back tickets), SLA clocks
+//!   (business-hour calendars, the policy a ticket follows, due times, pauses, verdicts,
+//!   the breach watcher), feedback (survey answers, complaints, praise and suggestions,
+//!   the complaint workflow), satisfaction surveys with their signed links, and the team
+//!   leads' reports (SQL aggregates). Every way into the system ends in one desk
 //!   function.
 //! - [`channels`] — wire formats: turning what a provider sends into an `Inbound`, and
 //!   delivering replies in the provider's format (the REST API, the chat widget's frames,
@@ -27,19 +30,22 @@
 //!   files, read as a stream).
 //! - [`blobs`] — attachment bytes, stored once by content hash under the data directory.
 //! - [`live`] — the live hub: events pushed to connected agents after commit, presence,
-//!   who views and types on a ticket, calls for the screen pop; the agent and the chat
+//!   who views and types on a ticket, calls for the screen pop, SLA warnings and
+//!   breaches, feedback and complaints for the team leads; the agent and the chat
 //!   widget WebSockets.
-//! - [`outbox`] — the durable queue of side effects, written with the change that causes
-//!   them and worked off after commit.
+//! - [`outbox`] — the durable queue of side effects (indexing, deliveries, surveys),
+//!   written with the change that causes them and worked off after commit.
 //! - [`search`] — full-text search: the ticket and contact documents built from the
 //!   store, the `SearchIndex` interface with its Meilisearch and embedded (tantivy)
 //!   backends, and the indexer that drains the outbox's `index` rows and rebuilds an
 //!   index (`switchboard reindex`).
 //! - [`http`] — the JSON API under `/api/v1`, authentication and authorization, problem
-//!   responses, health checks and metrics, search, raw mail in, uploads and attachment downloads, providers'
-//!   webhooks, the embedded web pages (console, widget script, demo shop).
-//! - [`app`] — wiring the server and the workers (outbox, indexer, IMAP pollers) together, and
-//!   stopping them in order.
+//!   responses, health checks and metrics, search, raw mail in, uploads and attachment
+//!   downloads, providers' webhooks, calendars and SLA policies, the leads' feedback
+//!   stream, complaints board and reports (JSON and CSV), the public survey pages, and the
+//!   embedded web pages (console, lead views, widget script, demo shop).
+//! - [`app`] — wiring the server and the workers (outbox, indexer, IMAP pollers, SLA
+//!   watcher) together, and stopping them in order.
 //! - [`demo`] — realistic demo data and the demo shop's widget site, for trying the desk
 //!   from both sides.
 

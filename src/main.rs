@@ -621,12 +621,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .create_woocommerce_store(&name, &url, secret.as_deref())
                 .await?;
             let mut delivery = config.public_url.clone();
-            delivery.set_path(&format!("/webhooks/woocommerce/{}", shop.channel.id));
+            delivery.set_path("/webhooks/woocommerce");
+            let mut by_id = config.public_url.clone();
+            by_id.set_path(&format!("/webhooks/woocommerce/{}", shop.channel.id));
             println!(
                 "woocommerce store {} ({})",
                 shop.channel.id, shop.channel.name
             );
-            println!("delivery URL: {delivery}");
+            println!("delivery URL: {delivery} (or, naming this store: {by_id})");
             println!("topics: order.created, order.updated, order.deleted, order.restored");
             if secret.is_none() {
                 println!(
@@ -773,12 +775,13 @@ async fn import_orders(
         anyhow::bail!("writing the errors file: {e}");
     }
     println!(
-        "read {} rows, {} orders in {:.1} s: {} created, {} updated, {} skipped (older than stored), {} bad rows",
+        "read {} rows, {} orders in {:.1} s: {} created, {} updated, {} unchanged, {} skipped (older than stored), {} bad rows",
         s.rows,
         s.orders,
         started.elapsed().as_secs_f64(),
         s.created,
         s.updated,
+        s.unchanged,
         s.skipped,
         s.bad_rows
     );

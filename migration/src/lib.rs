@@ -7,7 +7,10 @@ mod m20261127_000002_widget;
 mod m20261127_000003_email;
 mod m20261127_000004_calls;
 mod m20261127_000005_refunds;
+mod m20261127_000006_order_refunds;
 mod m20261127_000007_feedback_sla;
+mod m20261127_000008_report_indexes;
+mod m20261127_000009_order_deletions;
 mod shorthand;
 
 /// Runs every migration in order; `switchboard migrate` and `serve` call it.
@@ -22,7 +25,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_email::Migration),
             Box::new(m20261127_000004_calls::Migration),
             Box::new(m20261127_000005_refunds::Migration),
+            Box::new(m20261127_000006_order_refunds::Migration),
             Box::new(m20261127_000007_feedback_sla::Migration),
+            Box::new(m20261127_000008_report_indexes::Migration),
+            Box::new(m20261127_000009_order_deletions::Migration),
         ]
     }
 }

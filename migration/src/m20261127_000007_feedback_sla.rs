@@ -190,6 +190,19 @@ impl MigrationTrait for Migration {
             m.drop_table(Table::drop().table(Alias::new(name)).to_owned())
                 .await?;
         }
+        // SQLite drops no column an index still names.
+        for name in [
+            "ix_ticket_first_response_due_at",
+            "ix_ticket_resolution_due_at",
+        ] {
+            m.drop_index(
+                Index::drop()
+                    .name(name)
+                    .table(Alias::new("ticket"))
+                    .to_owned(),
+            )
+            .await?;
+        }
         for column in ticket_columns() {
             m.alter_table(
                 Table::alter()

@@ -193,6 +193,9 @@ pub struct WidgetMessage {
     /// Set on the visitor's own messages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// Set on a satisfaction survey: its link, which takes the widget's inline rating.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survey: Option<String>,
 }
 
 impl WidgetMessage {
@@ -225,6 +228,12 @@ impl WidgetMessage {
                 .and_then(|a| agents.get(&a).cloned()),
             at: message.created_at,
             client_id,
+            survey: message
+                .external_id
+                .as_deref()
+                .filter(|e| e.starts_with("survey:") && direction == "out")
+                .and_then(|_| crate::desk::surveys::link_in(&message.text))
+                .map(str::to_owned),
         })
     }
 }

@@ -738,6 +738,8 @@ async fn erase_in(tx: &WriteTx, root: i64) -> Result<(Erased, BTreeSet<String>)>
     let calls: Vec<i64> = calls.into_iter().collect();
     let call_count = delete_in::<call::Entity, _>(db, call::Column::Id, &calls).await?;
 
+    // Their feedback, surveys and complaints.
+    super::feedback::erase_feedback(db, &tickets, &contacts).await?;
     delete_in::<ticket_event::Entity, _>(db, ticket_event::Column::TicketId, &tickets).await?;
     // A later ticket, theirs or anyone's, no longer continues an erased one.
     for chunk in tickets.chunks(CHUNK) {
@@ -753,13 +755,21 @@ async fn erase_in(tx: &WriteTx, root: i64) -> Result<(Erased, BTreeSet<String>)>
     let message_count =
         delete_in::<message::Entity, _>(db, message::Column::Id, &message_ids).await?;
 
-    let orders: Vec<i64> = ids_in::<order::Entity, _, _>(
+    let orders: Vec<(i64, String, String)> = ids_in::<order::Entity, _, _>(
         db,
-        &[order::Column::Id],
+        &[
+            order::Column::Id,
+            order::Column::Source,
+            order::Column::ExternalId,
+        ],
         order::Column::ContactId,
         &contacts,
     )
     .await?;
+    // Their orders' refunds, kept by the shop's order id (see desk::orders).
+    super::orders::erase_refunds(db, orders.iter().map(|(_, s, e)| (s.as_str(), e.as_str())))
+        .await?;
+    let orders: Vec<i64> = orders.into_iter().map(|(id, _, _)| id).collect();
     delete_in::<order_item::Entity, _>(db, order_item::Column::OrderId, &orders).await?;
     let order_count = delete_in::<order::Entity, _>(db, order::Column::Id, &orders).await?;
 

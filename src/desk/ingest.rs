@@ -511,6 +511,19 @@ impl Desk {
             };
             if reopened || (status == Status::Pending && !quiet) {
                 update.status = Set(Status::Open.as_str().into());
+                let actor = Actor::Contact(contact.id);
+                let sla = super::sla::status_change(
+                    &**tx,
+                    &ticket,
+                    status,
+                    Status::Open,
+                    actor,
+                    at,
+                    &mut update,
+                );
+                if let Some(breach) = sla.await? {
+                    breach.record(&**tx, ticket.id, at).await?;
+                }
             }
             if reopened {
                 update.resolved_at = Set(None);
@@ -750,7 +763,7 @@ impl Desk {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .unwrap_or_else(|| subject_from_text(&inbound.text));
-        Ok(ticket::ActiveModel {
+        let mut row = ticket::ActiveModel {
             number,
             subject: Set(subject),
             status: Set(Status::New.as_str().into()),
@@ -768,9 +781,9 @@ impl Desk {
             created_at: Set(at),
             updated_at: Set(at),
             ..Default::default()
-        }
-        .insert(&**tx)
-        .await?)
+        };
+        super::sla::start(&**tx, None, Priority::Normal, at, &mut row).await?;
+        Ok(row.insert(&**tx).await?)
     }
 }
 

@@ -11,9 +11,13 @@ pub mod calls;
 pub mod channels;
 pub mod contacts;
 pub mod email;
+pub mod feedback;
 pub mod identity;
 pub mod ingest;
 pub mod orders;
+pub mod reports;
+pub mod sla;
+pub mod surveys;
 pub mod tickets;
 pub mod visitors;
 
@@ -40,6 +44,8 @@ pub struct Rules {
     /// Region assumed for phone numbers without a country code.
     pub default_region: phonenumber::country::Id,
     pub mail: email::MailRules,
+    /// Satisfaction surveys: which channels, how long links last, the signing key.
+    pub survey: surveys::SurveyRules,
 }
 
 impl Default for Rules {
@@ -48,6 +54,7 @@ impl Default for Rules {
             reopen_window: Duration::from_secs(7 * 86_400),
             default_region: phonenumber::country::Id::DE,
             mail: email::MailRules::default(),
+            survey: surveys::SurveyRules::default(),
         }
     }
 }

@@ -311,6 +311,9 @@ impl Desk {
         };
         if t.first_response_at.is_none() {
             update.first_response_at = Set(Some(at));
+            if let Some(breach) = super::sla::first_response(&t, at, &mut update) {
+                breach.record(&*tx, t.id, at).await?;
+            }
         }
         update.update(&*tx).await?;
         record(&*tx, t.id, actor, "reply", json!({"message_id": m.id}), at).await?;
@@ -402,6 +405,7 @@ impl Desk {
                 return Err(Error::invalid("team_id", format!("no team {id}")));
             }
             update.team_id = Set(team_id);
+            super::sla::reassess(&*tx, &t, team_id, &t.priority, false, &mut update).await?;
             record(
                 &*tx,
                 t.id,
@@ -443,6 +447,7 @@ impl Desk {
             && p.as_str() != t.priority
         {
             update.priority = Set(p.as_str().into());
+            super::sla::reassess(&*tx, &t, t.team_id, p.as_str(), false, &mut update).await?;
             record(
                 &*tx,
                 t.id,
@@ -518,6 +523,11 @@ impl Desk {
         } else if from.is_active() {
             update.resolved_at = Set(Some(at));
         }
+        let breach =
+            super::sla::status_change(&**tx, t, from, status, actor, at, &mut update).await?;
+        if let Some(breach) = breach {
+            breach.record(&**tx, t.id, at).await?;
+        }
         update.update(&**tx).await?;
         record(
             &**tx,
@@ -527,7 +537,11 @@ impl Desk {
             json!({"from": from, "to": status}),
             at,
         )
-        .await
+        .await?;
+        if super::surveys::sends_survey(from, status) {
+            self.survey_on_resolve(tx, t, at).await?;
+        }
+        Ok(())
     }
 
     async fn ticket_for_update(&self, tx: &WriteTx, id: i64) -> Result<ticket::Model> {

@@ -1,5 +1,6 @@
 //! The web pages, embedded in the binary from `web/` (no build step): the agent
-//! console at `/` with its modules under `/console/`. Files carry an ETag, so browsers
+//! console at `/` with its modules under `/console/`, and the team-lead views at `/lead`
+//! with theirs under `/lead/`. Files carry an ETag, so browsers
 //! revalidate instead of downloading again.
 
 use axum::extract::Path;
@@ -49,6 +50,19 @@ pub async fn console_file(Path(name): Path<String>, headers: HeaderMap) -> Respo
         return (StatusCode::NOT_FOUND, "not found").into_response();
     }
     file(&format!("console/{name}"), &headers)
+}
+
+/// `GET /lead`: the team-lead views (feedback, complaints, reports).
+pub async fn lead(headers: HeaderMap) -> Response {
+    file("lead/index.html", &headers)
+}
+
+/// `GET /lead/{file}`: the lead views' modules and styles.
+pub async fn lead_file(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    if name.contains("..") || name.starts_with('/') {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    file(&format!("lead/{name}"), &headers)
 }
 
 /// `GET /widget.js`: the chat widget a shop embeds.

@@ -225,7 +225,10 @@ pub async fn create(
                 .create_woocommerce_store(&name, &url, secret.as_deref())
                 .await?;
             let mut setup = json!({
-                "delivery_url": public(&state, &format!("/webhooks/woocommerce/{}", shop.channel.id)),
+                // The store is told by the X-WC-Webhook-Source WooCommerce sends; the
+                // address with its id works too (behind a proxy that changes the source).
+                "delivery_url": public(&state, "/webhooks/woocommerce"),
+                "delivery_url_by_id": public(&state, &format!("/webhooks/woocommerce/{}", shop.channel.id)),
                 "topics": ["order.created", "order.updated", "order.deleted", "order.restored"],
             });
             if generated {
@@ -247,8 +250,27 @@ pub async fn update(
     Json(change): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<ChannelView>> {
     p.require(Role::Admin)?;
+    // Every kind of channel takes `survey` (on or off); the rest is the kind's own.
+    let mut change = change;
+    let survey = match change.as_object_mut().and_then(|f| f.remove("survey")) {
+        None => None,
+        Some(serde_json::Value::Bool(on)) => Some(on),
+        Some(_) => {
+            return Err(super::error::Problem::invalid(
+                "survey",
+                "expected true or false",
+            ));
+        }
+    };
+    let only_survey = change.as_object().is_some_and(|f| f.is_empty()) && survey.is_some();
+    let before = state.desk.channel(id).await?;
+    let had = before.settings.get("survey").and_then(|v| v.as_bool());
+    if only_survey {
+        let row = state.desk.set_channel_survey(id, survey, had).await?;
+        return Ok(axum::Json(view(&state, row, None)));
+    }
     let change = serde_json::to_vec(&change).unwrap_or_default();
-    let kind = state.desk.channel(id).await?.kind;
+    let kind = before.kind;
     let row = if kind == MAIL {
         let change: MailAccountChange = parse_json(&change)?;
         state.desk.update_mail_account(id, &change).await?.channel
@@ -258,6 +280,10 @@ pub async fn update(
     } else {
         let change: WidgetChange = parse_json(&change)?;
         state.desk.update_widget(id, &change).await?.channel
+    };
+    let row = match survey.or(had) {
+        Some(_) => state.desk.set_channel_survey(row.id, survey, had).await?,
+        None => row,
     };
     Ok(axum::Json(view(&state, row, None)))
 }

@@ -9,11 +9,15 @@ pub mod channels;
 pub mod contacts;
 pub mod cti;
 pub mod error;
+pub mod feedback;
 pub mod inbound;
 pub mod mail;
+pub mod reports;
 pub mod search;
 pub mod shop;
+pub mod sla;
 pub mod sms;
+pub mod survey;
 pub mod tickets;
 pub mod webhooks;
 
@@ -69,6 +73,13 @@ pub fn router(state: AppState) -> Router {
         .route("/tickets/{id}/reply", post(tickets::reply))
         .route("/tickets/{id}/note", post(tickets::note))
         .route("/tickets/{id}/assign", post(tickets::assign))
+        .route("/tickets/{id}/feedback", post(feedback::mark))
+        .route("/feedback", get(feedback::stream))
+        .route("/complaints", get(feedback::complaints))
+        .route(
+            "/complaints/{id}",
+            axum::routing::patch(feedback::update_complaint),
+        )
         .route("/contacts", post(contacts::create))
         .route("/contacts/lookup", get(contacts::lookup))
         .route(
@@ -111,7 +122,29 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/channels/{id}/secret", post(channels::rotate_secret))
         .route("/search", get(search::search))
+        .route("/reports", get(reports::list))
+        .route("/reports/{name}", get(reports::show))
         .route("/outbox", get(admin::list_outbox))
+        .route(
+            "/calendars",
+            get(sla::list_calendars).post(sla::create_calendar),
+        )
+        .route(
+            "/calendars/{id}",
+            get(sla::show_calendar)
+                .patch(sla::update_calendar)
+                .delete(sla::delete_calendar),
+        )
+        .route(
+            "/sla-policies",
+            get(sla::list_policies).post(sla::create_policy),
+        )
+        .route(
+            "/sla-policies/{id}",
+            get(sla::show_policy)
+                .patch(sla::update_policy)
+                .delete(sla::delete_policy),
+        )
         .route("/outbox/{id}/retry", post(admin::retry_outbox))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed);
@@ -122,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws/widget", get(crate::live::widget::socket))
         .route("/webhooks/telegram/{id}", post(webhooks::telegram))
         .route("/webhooks/shopify", post(shop::shopify))
+        .route("/webhooks/woocommerce", post(shop::woocommerce_by_source))
         .route("/webhooks/woocommerce/{id}", post(shop::woocommerce))
         .route("/webhooks/twilio/{id}", post(sms::message))
         .route("/webhooks/twilio/{id}/status", post(sms::status))
@@ -134,7 +168,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(admin::metrics))
         .route("/", get(assets::console))
         .route("/console/{*file}", get(assets::console_file))
+        .route("/lead", get(assets::lead))
+        .route("/lead/", get(assets::lead))
+        .route("/lead/{*file}", get(assets::lead_file))
         .route("/widget.js", get(assets::widget_script))
+        .route("/survey.css", get(survey::stylesheet))
+        .route("/survey/{token}", get(survey::show).post(survey::answer))
         .route("/demo/shop", get(assets::demo_shop))
         .route("/demo/shop.css", get(assets::demo_style))
         .fallback(page_not_found)

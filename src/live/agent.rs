@@ -218,11 +218,21 @@ impl Connection {
                             continue;
                         }
                     }
+                    if topic == Topic::Feedback && !self.role.covers(Role::Lead) {
+                        replies.extend(error("the feedback topic needs the lead role".to_owned()));
+                        continue;
+                    }
                     if self.topics.len() >= MAX_TOPICS && !self.topics.contains(&topic) {
                         replies.extend(error(format!("at most {MAX_TOPICS} topics")));
                         continue;
                     }
                     self.topics.insert(topic);
+                    // Admins and leads of no team hear of every team's feedback.
+                    if topic == Topic::Feedback
+                        && (self.role.covers(Role::Admin) || self.teams.is_empty())
+                    {
+                        self.topics.insert(Topic::FeedbackAll);
+                    }
                     match topic {
                         Topic::Presence => replies.push(to_json(&Event::Presence {
                             agents: hub.online_agents(),
@@ -237,6 +247,9 @@ impl Connection {
                 for raw in topics {
                     if let Ok(topic) = raw.parse::<Topic>() {
                         self.topics.remove(&topic);
+                        if topic == Topic::Feedback {
+                            self.topics.remove(&Topic::FeedbackAll);
+                        }
                     }
                 }
                 vec![]

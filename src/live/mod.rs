@@ -70,6 +70,27 @@ pub enum Event {
     },
     /// The connection's session ended (logout, deactivation); it closes.
     SessionEnded,
+    /// An SLA due time of a ticket comes up within its policy's warning time.
+    SlaWarning {
+        ticket_id: i64,
+        metric: &'static str,
+        due_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// An SLA due time of a ticket passed: the breach is recorded.
+    SlaBreached {
+        ticket_id: i64,
+        metric: &'static str,
+        due_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// Feedback was recorded (a survey answer, or a ticket marked by an agent or rule);
+    /// for the team leads' feedback topic.
+    FeedbackAdded {
+        feedback: crate::desk::feedback::FeedbackItem,
+    },
+    /// A complaint was raised on a ticket; for the team leads' feedback topic.
+    ComplaintRaised {
+        complaint: crate::desk::feedback::ComplaintItem,
+    },
 }
 
 /// Who may receive an event: everyone watching the queue, a team, one ticket, or presence.
@@ -87,6 +108,11 @@ pub enum Scope {
     /// to `calls`.
     Call {
         agent_id: Option<i64>,
+        team_id: Option<i64>,
+    },
+    /// Feedback or a complaint on a ticket of `team_id`: to the leads of that team
+    /// subscribed to `feedback`, and to admins and leads without a team.
+    Feedback {
         team_id: Option<i64>,
     },
     /// An agent's sessions ended: one (`Some`) or all of them (`None`). Not a topic:
@@ -114,6 +140,11 @@ pub enum Topic {
     Team(i64),
     Ticket(i64),
     Calls,
+    /// Feedback and complaints of the subscriber's teams (leads and admins only).
+    Feedback,
+    /// Feedback and complaints of every team: added beside [`Topic::Feedback`] for admins
+    /// and leads without a team; never parsed from a client's topic name.
+    FeedbackAll,
 }
 
 impl std::str::FromStr for Topic {
@@ -124,6 +155,7 @@ impl std::str::FromStr for Topic {
             "queue" => Ok(Topic::Queue),
             "presence" => Ok(Topic::Presence),
             "calls" => Ok(Topic::Calls),
+            "feedback" => Ok(Topic::Feedback),
             _ => match s.split_once(':') {
                 Some(("team", rest)) => id(rest).map(Topic::Team),
                 Some(("ticket", rest)) => id(rest).map(Topic::Ticket),
@@ -152,6 +184,11 @@ impl Scope {
                     }
             }
             Scope::SessionsEnded { .. } => false,
+            Scope::Feedback { team_id } => {
+                topics.contains(&Topic::FeedbackAll)
+                    || (topics.contains(&Topic::Feedback)
+                        && team_id.is_some_and(|t| teams.contains(&t)))
+            }
             Scope::Ticket { id, team_id, queue } => {
                 topics.contains(&Topic::Ticket(id))
                     || (queue && topics.contains(&Topic::Queue))
@@ -289,6 +326,61 @@ impl Hub {
             },
             &Event::SessionEnded,
         );
+    }
+
+    /// Feedback was recorded; the leads of the ticket's team hear of it.
+    pub fn feedback_added(&self, feedback: &crate::desk::feedback::FeedbackItem) {
+        self.publish(
+            Scope::Feedback {
+                team_id: feedback.team_id,
+            },
+            &Event::FeedbackAdded {
+                feedback: feedback.clone(),
+            },
+        );
+    }
+
+    /// A complaint was raised; the leads of the ticket's team hear of it.
+    pub fn complaint_raised(&self, complaint: &crate::desk::feedback::ComplaintItem) {
+        self.publish(
+            Scope::Feedback {
+                team_id: complaint.team_id,
+            },
+            &Event::ComplaintRaised {
+                complaint: complaint.clone(),
+            },
+        );
+    }
+
+    /// An SLA due time comes up (`breached` false) or passed (true); the ticket's queue,
+    /// team and viewers hear of it.
+    pub fn sla(
+        &self,
+        ticket: &ticket::Model,
+        breached: bool,
+        metric: &'static str,
+        due_at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let scope = Scope::Ticket {
+            id: ticket.id,
+            team_id: ticket.team_id,
+            queue: true,
+        };
+        let ticket_id = ticket.id;
+        let event = if breached {
+            Event::SlaBreached {
+                ticket_id,
+                metric,
+                due_at,
+            }
+        } else {
+            Event::SlaWarning {
+                ticket_id,
+                metric,
+                due_at,
+            }
+        };
+        self.publish(scope, &event);
     }
 
     /// A message's delivery status changed; only the ticket's viewers need it.

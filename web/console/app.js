@@ -12,6 +12,7 @@ import './presence.js';
 import './help.js';
 import { rememberContact, rememberTicket } from './call.js';
 import './calllog.js';
+import { applySlaEvent } from './sla.js';
 import './search.js';
 
 const ERROR_FOR = 15000;
@@ -116,6 +117,7 @@ class SbApp extends HTMLElement {
     setCsrf(session.csrf_token);
     const teamIds = session.team_ids || [];
     setDirectory({ me: session.agent, teamIds });
+    this.role = session.role;
     this.dataset.state = 'loading';
     this.buildMain();
     this.live.start();
@@ -177,6 +179,7 @@ class SbApp extends HTMLElement {
       this.search,
       this.connection,
       h('span', { class: 'spacer' }),
+      ['lead', 'admin'].includes(this.role) ? h('a', { class: 'lead-link', href: '/lead', text: t('header.lead') }) : null,
       this.langPicker('lang-header'),
       h('span', { class: 'me', title: t('header.me', { name: me }), text: me }),
       h('button', { type: 'button', class: 'ghost help-button', 'aria-keyshortcuts': '?', text: t('header.help'), onclick: () => this.help.open() }),
@@ -288,6 +291,12 @@ class SbApp extends HTMLElement {
         break;
       case 'customer_typing':
         this.ticket.applyCustomerTyping(message);
+        break;
+      case 'sla_warning':
+      case 'sla_breached':
+        applySlaEvent(message);
+        this.queue.updateTimes();
+        this.ticket.refreshSla();
         break;
       case 'call':
         this.calls.applyCall(message.call, message.card);

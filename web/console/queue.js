@@ -3,6 +3,7 @@ import { api, query } from './api.js';
 import { fill, h, announce, debounce, guard, reconcile } from './dom.js';
 import { t, label, formatDateTime, formatNumber, formatRelative, onLangChange } from './i18n.js';
 import { agentName, directory, directoryChanges, myId } from './state.js';
+import { refreshSlaBadges, slaBadge } from './sla.js';
 
 export const CHANNELS = ['email', 'chat', 'whatsapp', 'telegram', 'sms', 'voice', 'api'];
 const VIEWS = ['unassigned', 'mine', 'teams', 'open'];
@@ -341,11 +342,13 @@ class SbQueue extends HTMLElement {
       h('span', { class: 'qi-line' },
         badge('status', ticket.status),
         badge('priority', ticket.priority),
+        slaBadge(ticket),
         showAssignee ? h('span', { class: 'qi-assignee', text: agentName(ticket.assignee_id) }) : null));
   }
 
   updateTimes() {
     for (const time of this.list.querySelectorAll('time.qi-time')) time.textContent = formatRelative(time.dateTime);
+    refreshSlaBadges(this.list, (id) => this.items.get(id));
   }
 }
 

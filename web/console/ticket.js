@@ -4,11 +4,14 @@ import { fill, h, announce, debounce, guard, reconcile, report } from './dom.js'
 import { t, label, formatBytes, formatDateTime, formatList, onLangChange } from './i18n.js';
 import { agentName, directory, directoryChanges, myId, teamName } from './state.js';
 import { badge } from './queue.js';
+import { refreshSlaBadges, slaBadge } from './sla.js';
 import './composer.js';
 
 const STATUSES = ['new', 'open', 'pending', 'resolved', 'closed'];
 const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 const KINDS = ['question', 'problem', 'complaint', 'praise', 'suggestion'];
+/** What an agent may mark a ticket as (feedback for the team leads). */
+const FEEDBACK_KINDS = ['complaint', 'praise', 'suggestion'];
 /** History entries that only repeat what the messages already show. */
 const HIDDEN_EVENTS = new Set(['created', 'message', 'reply', 'note']);
 /** How long "Customer is typing…" stays after the widget's last typing notice. */
@@ -112,7 +115,13 @@ class SbTicket extends HTMLElement {
     if (!this.timeline) this.build();
     this.unlisten = onLangChange(this.rerender);
     directoryChanges.addEventListener('change', this.rerender);
+    this.slaTimer = setInterval(() => this.refreshSla(), 30000);
     this.render();
+  }
+
+  /** Brings the SLA due time in the header up to date (timer and live SLA events). */
+  refreshSla() {
+    if (this.meta) refreshSlaBadges(this.meta, (id) => (this.ticket && this.ticket.id === id ? this.ticket : null));
   }
 
   disconnectedCallback() {
@@ -120,6 +129,7 @@ class SbTicket extends HTMLElement {
     directoryChanges.removeEventListener('change', this.rerender);
     this.refetchSoon.cancel();
     clearTimeout(this.customerTypingTimer);
+    clearInterval(this.slaTimer);
   }
 
   build() {
@@ -128,14 +138,15 @@ class SbTicket extends HTMLElement {
     this.meta = h('p', { class: 'ticket-meta' });
     this.collision = h('div', { class: 'collision', role: 'status', 'aria-live': 'polite' });
     this.controls = this.buildControls();
+    this.feedbackForm = this.buildFeedback();
     this.titleRow = h('div', { class: 'ticket-title-row' }, this.titleBox,
-      h('div', { class: 'ticket-actions' }, this.assignMe, this.resolveButton));
+      h('div', { class: 'ticket-actions' }, this.assignMe, this.resolveButton, this.feedbackToggle));
     this.timeline = h('ol', { class: 'timeline', 'aria-labelledby': 'ticket-title' });
     this.timelineBox = h('div', { class: 'timeline-box', tabindex: '-1' }, this.timeline);
     this.customerTypingLine = h('p', { class: 'customer-typing', role: 'status', 'aria-live': 'polite', hidden: true });
     this.composer = h('sb-composer');
     this.head = h('header', { class: 'ticket-head' }, this.titleRow,
-      h('div', { class: 'ticket-meta-row' }, this.meta, this.collision), this.controls);
+      h('div', { class: 'ticket-meta-row' }, this.meta, this.collision), this.controls, this.feedbackForm);
     this.body = h('div', { class: 'ticket-body' }, this.head, this.timelineBox, this.customerTypingLine, this.composer);
     this.replaceChildren(this.placeholder, this.body);
   }
@@ -156,6 +167,51 @@ class SbTicket extends HTMLElement {
     this.assignMe = h('button', { type: 'button', class: 'assign-me', onclick: () => this.assignToMe() });
     this.resolveButton = h('button', { type: 'button', class: 'resolve', onclick: () => this.resolve() });
     return h('div', { class: 'ticket-controls' }, Object.values(this.fields).map((f) => f.node));
+  }
+
+  /** "Mark as…": a small form to record a complaint, praise or suggestion on the ticket. */
+  buildFeedback() {
+    this.feedbackToggle = h('button', {
+      type: 'button', class: 'mark-feedback', 'aria-expanded': 'false', 'aria-controls': 'ticket-feedback-form',
+      onclick: () => this.toggleFeedback(),
+    });
+    this.feedbackKind = h('select', { id: 'ticket-feedback-kind', name: 'kind' });
+    this.feedbackComment = h('input', { id: 'ticket-feedback-comment', name: 'comment', maxlength: '2000', autocomplete: 'off' });
+    this.feedbackKindLabel = h('label', { for: 'ticket-feedback-kind' });
+    this.feedbackCommentLabel = h('label', { for: 'ticket-feedback-comment' });
+    this.feedbackSave = h('button', { type: 'submit', class: 'primary' });
+    this.feedbackCancel = h('button', { type: 'button', onclick: () => this.toggleFeedback(false) });
+    const form = h('form', { id: 'ticket-feedback-form', class: 'inline-form feedback-form', hidden: true, onsubmit: (e) => this.markFeedback(e) },
+      this.feedbackKindLabel, this.feedbackKind, this.feedbackCommentLabel, this.feedbackComment, this.feedbackSave, this.feedbackCancel);
+    form.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.stopPropagation(); this.toggleFeedback(false); } });
+    return form;
+  }
+
+  toggleFeedback(open = this.feedbackForm.hidden) {
+    this.feedbackForm.hidden = !open;
+    this.feedbackToggle.setAttribute('aria-expanded', String(open));
+    if (open) this.feedbackKind.focus();
+    else this.feedbackToggle.focus();
+  }
+
+  async markFeedback(event) {
+    event.preventDefault();
+    if (!this.ticket) return;
+    const kind = this.feedbackKind.value;
+    const comment = this.feedbackComment.value.trim();
+    const body = comment ? { kind, comment } : { kind };
+    this.feedbackSave.disabled = true;
+    try {
+      await api.post(`/tickets/${this.ticket.id}/feedback`, body);
+      this.feedbackComment.value = '';
+      this.toggleFeedback(false);
+      announce(this, t('feedback.marked', { number: this.ticket.number, kind: label('kind', kind) }));
+      this.refetchSoon(); // kind, priority and history changed
+    } catch (error) {
+      report(this, error);
+    } finally {
+      this.feedbackSave.disabled = false;
+    }
   }
 
   /** Forgets everything about the ticket shown. */
@@ -391,6 +447,7 @@ class SbTicket extends HTMLElement {
     fill(this.meta,
       badge('channel', ticket.channel), ' ',
       h('span', {}, t('ticket.opened', { date: formatDateTime(ticket.created_at) })),
+      ' ', slaBadge(ticket),
       ticket.previous_ticket_id ? [' · ', h('a', { href: `#ticket/${ticket.previous_ticket_id}`, class: 'previous-ticket', text: t('ticket.previous') })] : null);
     const f = this.fields;
     for (const [name, key] of Object.entries({ status: 'ticket.status', priority: 'ticket.priority', kind: 'ticket.kind', assignee: 'ticket.assignee', team: 'ticket.team' })) {
@@ -409,6 +466,12 @@ class SbTicket extends HTMLElement {
     this.assignMe.textContent = t('ticket.assignMe');
     this.assignMe.disabled = ticket.assignee_id === myId();
     this.resolveButton.textContent = t('ticket.resolve');
+    this.feedbackToggle.textContent = t('feedback.mark');
+    this.feedbackKindLabel.textContent = t('feedback.kind');
+    this.feedbackCommentLabel.textContent = t('feedback.comment');
+    this.feedbackSave.textContent = t('feedback.save');
+    this.feedbackCancel.textContent = t('contact.cancel');
+    fillSelect(this.feedbackKind, FEEDBACK_KINDS.map((k) => [k, label('kind', k)]), this.feedbackKind.value || FEEDBACK_KINDS[0]);
     this.resolveButton.disabled = ticket.status === 'resolved' || ticket.status === 'closed';
   }
 
@@ -557,6 +620,14 @@ class SbTicket extends HTMLElement {
         return t('event.assignedAgent', { actor, to: agentName(data.to) });
       case 'reopened': return t('event.reopened');
       case 'contact_merged': return t('event.contactMerged', { actor });
+      case 'sla_breached': return t('event.slaBreached', { metric: label('sla.metric', data.metric), date: formatDateTime(data.due_at) });
+      case 'sla_resumed': return t('event.slaResumed', { actor });
+      case 'feedback': return t('event.feedback', { actor, kind: word('kind', data.kind) });
+      case 'complaint': return data.action === 'raised' ? t('event.complaintRaised') : t('event.complaint', { actor, field: data.field || '' });
+      case 'survey_sent': return t('event.surveySent');
+      case 'survey_skipped': return t('event.surveySkipped', { reason: data.reason || '' });
+      case 'survey_answered': return t('event.surveyAnswered', { rating: data.rating });
+      case 'survey_changed': return t('event.surveyChanged', { rating: data.rating });
       default: return t('event.other', { actor, kind: event.kind });
     }
   }

@@ -61,6 +61,12 @@
       tooLong: 'This message is too long.',
       refused: 'The connection was refused. Trying again…',
       error: 'Something went wrong: {d}',
+      rate: 'Rate our help',
+      star: '{n} of 5',
+      rated: 'Thank you for your rating!',
+      rateUsed: 'Thank you – your answer was recorded.',
+      rateClosed: 'This survey has closed.',
+      rateFailed: 'Your rating could not be sent. Please try again.',
     },
     de: {
       chat: 'Chat',
@@ -85,6 +91,12 @@
       tooLong: 'Diese Nachricht ist zu lang.',
       refused: 'Die Verbindung wurde abgelehnt. Neuer Versuch…',
       error: 'Etwas ist schiefgegangen: {d}',
+      rate: 'Bewerten Sie unsere Hilfe',
+      star: '{n} von 5',
+      rated: 'Vielen Dank für Ihre Bewertung!',
+      rateUsed: 'Danke – Ihre Antwort ist gespeichert.',
+      rateClosed: 'Diese Umfrage ist beendet.',
+      rateFailed: 'Ihre Bewertung konnte nicht gesendet werden. Bitte versuchen Sie es erneut.',
     },
   };
   const lang = /^de\b/i.test(attr('lang') || navigator.language || '') ? 'de' : 'en';
@@ -239,6 +251,14 @@ button { cursor: pointer; }
   background: var(--sb-accent, #2456d6); color: #fff;
 }
 .sb-send { height: 42px; }
+.sb-rating { display: flex; gap: 4px; margin: 6px 4px 0; }
+.sb-star {
+  min-width: 36px; height: 36px; border: 1px solid #aeb5c2; border-radius: 8px; background: #fff;
+  font-weight: 600;
+}
+.sb-star:hover, .sb-star:focus-visible { background: var(--sb-accent, #2456d6); color: #fff; }
+.sb-star:disabled { opacity: .6; cursor: default; }
+.sb-rated { margin: 6px 4px 0; font-size: 13px; color: #4b5363; }
 .sb-send:hover, .sb-email-save:hover { filter: brightness(1.1); }
 @media (max-width: 480px) {
   .sb-panel { inset: 0; width: auto; max-width: none; height: auto; max-height: none; border-radius: 0; }
@@ -376,6 +396,44 @@ button { cursor: pointer; }
     return node;
   };
 
+  // A survey message: five buttons that post the rating to the survey's link (a simple
+  // form POST; the desk allows this site's origin and answers in JSON).
+  const ratingFor = (node, url) => {
+    const group = attrs(el('div', 'sb-rating'), { role: 'group', 'aria-label': T.rate });
+    const note = attrs(el('p', 'sb-rated'), { role: 'status' });
+    note.hidden = true;
+    const done = (text) => {
+      group.remove();
+      note.textContent = text;
+      note.hidden = false;
+    };
+    for (let n = 1; n <= 5; n++) {
+      const star = attrs(el('button', 'sb-star', String(n)), {
+        type: 'button', 'aria-label': fill(T.star, 'n', String(n)),
+      });
+      star.addEventListener('click', () => {
+        for (const b of group.querySelectorAll('button')) b.disabled = true;
+        fetch(url, {
+          method: 'POST',
+          headers: { Accept: 'application/json' },
+          body: new URLSearchParams({ rating: String(n) }),
+          credentials: 'omit',
+        }).then((res) => {
+          if (res.ok) done(T.rated);
+          else if (res.status === 410) {
+            return res.json().then((b) => done(b && b.error === 'expired' ? T.rateClosed : T.rateUsed));
+          } else throw new Error(String(res.status));
+        }).catch(() => {
+          for (const b of group.querySelectorAll('button')) b.disabled = false;
+          note.textContent = T.rateFailed;
+          note.hidden = false;
+        });
+      });
+      group.appendChild(star);
+    }
+    node.append(group, note);
+  };
+
   // Stored messages in id order; pending ones stay at the end in the order sent.
   const place = (node, id) => {
     for (const other of log.querySelectorAll('.sb-msg')) {
@@ -398,6 +456,9 @@ button { cursor: pointer; }
     const follow = nearBottom();
     if (!node) {
       node = bubble(m.direction, String(m.text == null ? '' : m.text), m.author);
+      if (m.direction === 'out' && typeof m.survey === 'string' && /^https?:\/\//.test(m.survey)) {
+        ratingFor(node, m.survey);
+      }
     }
     node.classList.remove('sb-pending', 'sb-failed');
     node.dataset.id = String(id);

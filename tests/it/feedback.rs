@@ -1,0 +1,236 @@
+//! Feedback and complaints over the API: agents marking tickets, the complaint
+//! workflow's rules, the leads' feedback stream with its filters and paging, and agents
+//! refused on the leads' endpoints.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use switchboard::desk::tickets::Assignment;
+use switchboard::desk::{Actor, Channel, Role};
+
+use crate::support::{Engine, TestApp};
+use crate::survey::{answered, ticket_on};
+
+fn ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect()
+}
+
+crate::on_both! {
+    /// Agents mark tickets; a complaint opens its workflow once, with the priority up;
+    /// leads work it: an owner who exists, an outcome to resolve or reject, reopening;
+    /// every change lands in the ticket's history. Agents may not see or work the board.
+    async fn marking_and_the_complaint_workflow(engine: Engine) {
+        let app = TestApp::start(engine).await;
+        let desk = app.desk.clone();
+        let agent = app.signed_in(Role::Agent).await;
+        let lead = app.signed_in(Role::Lead).await;
+        let id = ticket_on(&desk, Channel::Chat, "visitor-7", "Das Paket war nass").await;
+        desk.assign(id, Actor::System, &Assignment { agent_id: Some(Some(agent.agent_id)), team_id: None }).await.unwrap();
+
+        // Bad input names the field.
+        let (s, b) = agent.send("POST", &format!("/api/v1/tickets/{id}/feedback"), json!({"kind": "survey"})).await;
+        assert_eq!((s, b["field"].as_str()), (422, Some("kind")), "{b}");
+        let (s, b) = agent.send("POST", &format!("/api/v1/tickets/{id}/feedback"), json!({"kind": "praise", "comment": "x".repeat(2001)})).await;
+        assert_eq!((s, b["field"].as_str()), (422, Some("comment")), "{b}");
+        let (s, _) = agent.send("POST", "/api/v1/tickets/999999/feedback", json!({"kind": "praise"})).await;
+        assert_eq!(s, 404);
+
+        let (s, item) = agent.send("POST", &format!("/api/v1/tickets/{id}/feedback"), json!({"kind": "complaint", "comment": "Kunde sehr verärgert"})).await;
+        assert_eq!(s, 201, "{item}");
+        let t = desk.ticket(id).await.unwrap();
+        assert_eq!(item["ticket_number"], t.number);
+        assert_eq!(item["ticket_subject"], t.subject.as_str());
+        assert_eq!(item["contact_id"], t.contact_id);
+        assert_eq!((item["kind"].as_str(), item["source"].as_str(), item["channel"].as_str()), (Some("complaint"), Some("agent"), Some("chat")));
+        assert_eq!(item["assignee_id"], agent.agent_id);
+        assert_eq!(item["rating"], Value::Null);
+        for key in ["id", "ticket_id", "contact_name", "comment", "team_id", "created_at"] {
+            assert!(item.get(key).is_some(), "{key} in {item}");
+        }
+        assert_eq!((t.kind.as_str(), t.priority.as_str()), ("complaint", "high"));
+        // A second complaint mark is feedback, not a second complaint.
+        let (s, _) = agent.send("POST", &format!("/api/v1/tickets/{id}/feedback"), json!({"kind": "complaint"})).await;
+        assert_eq!(s, 201);
+
+        // The leads' endpoints refuse agents.
+        assert_eq!(agent.get("/api/v1/complaints").await.0, 403);
+        assert_eq!(agent.get("/api/v1/feedback").await.0, 403);
+        let (_, board) = lead.get("/api/v1/complaints").await;
+        assert_eq!(board["items"].as_array().unwrap().len(), 1, "{board}");
+        let c = &board["items"][0];
+        assert_eq!((c["state"].as_str(), c["source"].as_str(), c["ticket_id"].as_i64()), (Some("open"), Some("agent"), Some(id)));
+        for key in ["ticket_number", "ticket_subject", "contact_name", "owner_id", "outcome", "outcome_note", "team_id", "raised_at", "resolved_at", "resolution_seconds"] {
+            assert!(c.get(key).is_some(), "{key} in {c}");
+        }
+        let cid = c["id"].as_i64().unwrap();
+        let path = format!("/api/v1/complaints/{cid}");
+        assert_eq!(agent.send("PATCH", &path, json!({"state": "in_progress"})).await.0, 403);
+
+        // The rules.
+        let (s, b) = lead.send("PATCH", &path, json!({"state": "resolved"})).await;
+        assert_eq!((s, b["field"].as_str()), (422, Some("outcome")), "{b}");
+        let (s, b) = lead.send("PATCH", &path, json!({"state": "rejected"})).await;
+        assert_eq!((s, b["field"].as_str()), (422, Some("outcome")), "{b}");
+        let (s, b) = lead.send("PATCH", &path, json!({"owner_id": 987654})).await;
+        assert_eq!((s, b["field"].as_str()), (422, Some("owner_id")), "{b}");
+        let (s, b) = lead.send("PATCH", &path, json!({"state": "done"})).await;
+        assert_eq!((s, b["field"].as_str()), (422, Some("state")), "{b}");
+        let (s, b) = lead.send("PATCH", &path, json!({"outcome": "cake"})).await;
+        assert_eq!((s, b["field"].as_str()), (422, Some("outcome")), "{b}");
+        assert_eq!(lead.send("PATCH", "/api/v1/complaints/987654", json!({"state": "open"})).await.0, 404);
+
+        let (s, b) = lead.send("PATCH", &path, json!({"state": "in_progress", "owner_id": lead.agent_id})).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!((b["state"].as_str(), b["owner_id"].as_i64()), (Some("in_progress"), Some(lead.agent_id)));
+        let (s, b) = lead.send("PATCH", &path, json!({"state": "resolved", "outcome": "refund", "outcome_note": "Erstattet <b>voll</b>"})).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!((b["state"].as_str(), b["outcome"].as_str(), b["outcome_note"].as_str()), (Some("resolved"), Some("refund"), Some("Erstattet <b>voll</b>")));
+        assert!(b["resolved_at"].is_string());
+        assert!(b["resolution_seconds"].as_i64().unwrap() >= 0);
+        let (_, resolved) = lead.get("/api/v1/complaints?state=resolved").await;
+        assert_eq!(ids(&resolved), vec![cid]);
+        let (_, open) = lead.get("/api/v1/complaints?state=open").await;
+        assert!(ids(&open).is_empty());
+        assert_eq!(lead.get("/api/v1/complaints?state=later").await.0, 400);
+
+        // Reopened: no longer resolved; the owner cleared.
+        let (s, b) = lead.send("PATCH", &path, json!({"state": "open", "owner_id": null})).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!((b["resolved_at"].clone(), b["resolution_seconds"].clone(), b["owner_id"].clone()), (Value::Null, Value::Null, Value::Null));
+        // Rejected with the outcome it already has.
+        let (s, b) = lead.send("PATCH", &path, json!({"state": "rejected"})).await;
+        assert_eq!((s, b["state"].as_str()), (200, Some("rejected")), "{b}");
+
+        let events = entity::ticket_event::Entity::find()
+            .filter(entity::ticket_event::Column::TicketId.eq(id))
+            .filter(entity::ticket_event::Column::Kind.eq("complaint"))
+            .all(desk.store.db())
+            .await
+            .unwrap();
+        // raised, state+owner, state+outcome+note, state+owner, state
+        assert_eq!(events.len(), 9, "{events:?}");
+        let (_, praise) = agent.send("POST", &format!("/api/v1/tickets/{id}/feedback"), json!({"kind": "praise"})).await;
+        assert_eq!(praise["kind"], "praise");
+        assert_eq!(desk.ticket(id).await.unwrap().kind, "praise");
+        assert_eq!(lead.get("/api/v1/complaints").await.1["items"].as_array().unwrap().len(), 1);
+
+        // Erasing the customer takes their feedback, survey and complaint with them.
+        crate::survey::answered(&desk, id, 1, Some("Nie wieder")).await;
+        let contact = desk.ticket(id).await.unwrap().contact_id;
+        let admin = app.signed_in(Role::Admin).await;
+        let (s, b) = admin.send("DELETE", &format!("/api/v1/contacts/{contact}"), Value::Null).await;
+        assert_eq!(s, 200, "{b}");
+        assert!(ids(&lead.get("/api/v1/complaints").await.1).is_empty());
+        assert!(ids(&lead.get("/api/v1/feedback").await.1).is_empty());
+        assert!(entity::survey::Entity::find().all(desk.store.db()).await.unwrap().is_empty());
+        app.stop().await;
+    }
+}
+
+crate::on_both! {
+    /// The stream filters by rating, kind, team, agent, channel and period, pages
+    /// newest first, and refuses bad filters naming them.
+    async fn the_feedback_stream(engine: Engine) {
+        let app = TestApp::start(engine).await;
+        let desk = app.desk.clone();
+        let lead = app.signed_in(Role::Lead).await;
+        let admin = app.signed_in(Role::Admin).await;
+        let a1 = app.signed_in(Role::Agent).await;
+        let a2 = app.signed_in(Role::Agent).await;
+        let t1 = desk.create_team("Versand").await.unwrap().team.id;
+        let t2 = desk.create_team("Kasse").await.unwrap().team.id;
+        let mut made = Vec::new();
+        for (channel, who, team, agent, rating) in [
+            (Channel::Email, "e1@example.de", t1, a1.agent_id, 5),
+            (Channel::Chat, "v-1", t1, a2.agent_id, 2),
+            (Channel::Sms, "+4917611111111", t2, a1.agent_id, 4),
+            (Channel::Email, "e2@example.de", t2, a2.agent_id, 5),
+        ] {
+            let id = ticket_on(&desk, channel, who, "Frage").await;
+            desk.assign(id, Actor::System, &Assignment { agent_id: Some(Some(agent)), team_id: Some(Some(team)) }).await.unwrap();
+            answered(&desk, id, rating, None).await;
+            made.push(id);
+        }
+        let (s, _) = a1.send("POST", &format!("/api/v1/tickets/{}/feedback", made[0]), json!({"kind": "suggestion", "comment": "Mehr Farben"})).await;
+        assert_eq!(s, 201);
+        // One answer from long ago.
+        let old = entity::feedback::Entity::find()
+            .filter(entity::feedback::Column::TicketId.eq(made[3]))
+            .one(desk.store.db())
+            .await
+            .unwrap()
+            .unwrap();
+        entity::feedback::Entity::update_many()
+            .col_expr(entity::feedback::Column::CreatedAt, sea_orm::sea_query::Expr::value(chrono::DateTime::parse_from_rfc3339("2026-01-15T12:00:00Z").unwrap().with_timezone(&chrono::Utc)))
+            .filter(entity::feedback::Column::Id.eq(old.id))
+            .exec(desk.store.db())
+            .await
+            .unwrap();
+
+        let (s, all) = lead.get("/api/v1/feedback").await;
+        assert_eq!(s, 200, "{all}");
+        let all_ids = ids(&all);
+        assert_eq!(all_ids.len(), 5);
+        assert!(all_ids.windows(2).all(|w| w[0] > w[1]), "newest first");
+        assert_eq!(all["next_cursor"], Value::Null);
+        let count = |page: &Value| page["items"].as_array().unwrap().len();
+        let tickets = |page: &Value| -> Vec<i64> { page["items"].as_array().unwrap().iter().map(|i| i["ticket_id"].as_i64().unwrap()).collect() };
+        let (_, five) = lead.get("/api/v1/feedback?rating=5").await;
+        assert_eq!(tickets(&five), vec![made[3], made[0]]);
+        let (_, survey) = lead.get("/api/v1/feedback?kind=survey").await;
+        assert_eq!(count(&survey), 4);
+        let (_, suggestion) = lead.get("/api/v1/feedback?kind=suggestion").await;
+        assert_eq!(suggestion["items"][0]["comment"], "Mehr Farben");
+        assert_eq!(suggestion["items"][0]["source"], "agent");
+        let (_, team2) = admin.get(&format!("/api/v1/feedback?team={t2}")).await;
+        assert_eq!(tickets(&team2), vec![made[3], made[2]]);
+        let (_, agent2) = lead.get(&format!("/api/v1/feedback?agent={}", a2.agent_id)).await;
+        assert_eq!(tickets(&agent2), vec![made[3], made[1]]);
+        let (_, email) = lead.get("/api/v1/feedback?channel=email&kind=survey").await;
+        assert_eq!(tickets(&email), vec![made[3], made[0]]);
+        let (_, chat) = lead.get("/api/v1/feedback?channel=chat").await;
+        assert_eq!((tickets(&chat), chat["items"][0]["rating"].as_i64()), (vec![made[1]], Some(2)));
+        let (_, january) = lead.get("/api/v1/feedback?from=2026-01-01&to=2026-01-31").await;
+        assert_eq!(ids(&january), vec![old.id]);
+        let (_, to_day) = lead.get("/api/v1/feedback?to=2026-01-15").await;
+        assert_eq!(ids(&to_day), vec![old.id], "the last day counts whole");
+        let (_, since) = lead.get("/api/v1/feedback?from=2026-01-16").await;
+        assert_eq!(count(&since), 4);
+        let (_, combined) = lead.get(&format!("/api/v1/feedback?team={t1}&agent={}&rating=5", a1.agent_id)).await;
+        assert_eq!(tickets(&combined), vec![made[0]]);
+
+        // Pages of two.
+        let (_, p1) = lead.get("/api/v1/feedback?limit=2").await;
+        let cursor = p1["next_cursor"].as_str().unwrap().to_owned();
+        let (_, p2) = lead.get(&format!("/api/v1/feedback?limit=2&cursor={cursor}")).await;
+        let cursor = p2["next_cursor"].as_str().unwrap().to_owned();
+        let (_, p3) = lead.get(&format!("/api/v1/feedback?limit=2&cursor={cursor}")).await;
+        assert_eq!(p3["next_cursor"], Value::Null);
+        let paged: Vec<i64> = [ids(&p1), ids(&p2), ids(&p3)].concat();
+        assert_eq!(paged, all_ids);
+
+        for (bad, field) in [
+            ("rating=6", "rating"),
+            ("rating=x", "rating"),
+            ("kind=rant", "kind"),
+            ("channel=pigeon", "channel"),
+            ("from=2026-13-01", "from"),
+            ("from=2026-02-01&to=2026-01-01", "from"),
+            ("limit=101", "limit"),
+            ("limit=0", "limit"),
+            ("cursor=abc", "cursor"),
+            ("colour=red", "query"),
+        ] {
+            let (s, b) = lead.get(&format!("/api/v1/feedback?{bad}")).await;
+            assert_eq!(s, 400, "{bad}: {b}");
+            if field != "query" {
+                assert_eq!(b["field"], field, "{bad}: {b}");
+            }
+        }
+        app.stop().await;
+    }
+}

@@ -1,0 +1,663 @@
+//! The team-lead views (`/lead`): served embedded under the strict CSP, and in real
+//! headless Chromium a lead sees the feedback stream (filtered by rating, hostile comments
+//! as text, live additions), opens a ticket in the console in one click, moves a complaint
+//! on the board, reads the reports' SVG charts and tables, downloads a CSV, switches to
+//! German; an agent without the lead role sees the refusal and no data.
+
+use chrono::Utc;
+use fantoccini::key::Key;
+use fantoccini::{Client, Locator};
+use sea_orm::{ActiveModelTrait, Set};
+use serde_json::{Value, json};
+use switchboard::desk::Role;
+
+use crate::browser::{Driver, screenshot, wait_for, wait_until};
+use crate::console::contains;
+use crate::search::message;
+use crate::support::{Api, Engine, PASSWORD, TestApp};
+
+/// Signs in on the lead page itself (the console's sign-in form, shown at `/lead`).
+async fn sign_in_lead(c: &Client, app: &TestApp, email: &str) {
+    c.goto(&app.url("/lead")).await.unwrap();
+    wait_for(c, "form.login input[name=email]")
+        .await
+        .send_keys(email)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn script(c: &Client, body: &str) -> Value {
+    c.execute(body, vec![]).await.unwrap()
+}
+
+async fn wait_script(c: &Client, what: &str, body: &str) {
+    wait_until(c, what, body, vec![]).await;
+}
+
+async fn wait_text(c: &Client, what: &str, css: &str, text: &str) {
+    let (body, args) = contains(css, text);
+    wait_until(c, what, &body, args).await;
+}
+
+async fn select(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The ticket's contact, channel, team and assignee, from the API.
+async fn ticket_facts(api: &Api, id: i64) -> (i64, String, Option<i64>, Option<i64>) {
+    let (status, body) = api.get(&format!("/api/v1/tickets/{id}")).await;
+    assert_eq!(status, 200, "{body}");
+    let t = if body["ticket"].is_object() {
+        &body["ticket"]
+    } else {
+        &body
+    };
+    (
+        t["contact_id"].as_i64().unwrap(),
+        t["channel"].as_str().unwrap().to_owned(),
+        t["team_id"].as_i64(),
+        t["assignee_id"].as_i64(),
+    )
+}
+
+/// A customer's survey answer with the ticket's team and assignee, written straight into
+/// the store (the survey page has its own tests; the lead views read what is stored).
+async fn survey_answer(app: &TestApp, api: &Api, ticket: i64, rating: i32, comment: &str) {
+    let (contact, channel, team, assignee) = ticket_facts(api, ticket).await;
+    let now = Utc::now();
+    entity::feedback::ActiveModel {
+        ticket_id: Set(ticket),
+        contact_id: Set(contact),
+        kind: Set("survey".into()),
+        rating: Set(Some(rating)),
+        comment: Set(Some(comment.into())),
+        source: Set("survey".into()),
+        author_agent_id: Set(None),
+        channel: Set(channel),
+        team_id: Set(team),
+        assignee_id: Set(assignee),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(app.ts.store.db())
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_lead_pages_are_served_embedded_under_the_strict_csp() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let client = reqwest::Client::new();
+    for path in ["/lead", "/lead/"] {
+        let res = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let csp = res.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self'"));
+        let page = res.text().await.unwrap();
+        assert!(page.contains("/lead/app.js") && page.contains("<sb-lead>"));
+        assert!(!page.contains("style=") && !page.contains("<script>"));
+    }
+    for module in [
+        "app.js",
+        "strings.js",
+        "common.js",
+        "feedback.js",
+        "complaints.js",
+        "reports.js",
+        "chart.js",
+    ] {
+        let res = client
+            .get(app.url(&format!("/lead/{module}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{module}");
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .contains("javascript"),
+            "{module}"
+        );
+        let code = res.text().await.unwrap();
+        // Data reaches the page as text nodes and attributes only.
+        assert!(!code.contains("innerHTML"), "{module} parses markup");
+        assert!(!code.contains(".style."), "{module} sets inline styles");
+    }
+    let css = client.get(app.url("/lead/lead.css")).send().await.unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    for path in ["/lead/nothing.js", "/lead/..%2Fconsole%2Fapp.js"] {
+        let res = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver"]
+async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
+    let app = TestApp::start_public(Engine::Sqlite).await;
+    app.agent("lena@example.com", Role::Lead).await;
+    let sam_id = app.agent("sam@example.com", Role::Agent).await;
+    let api = app.token(Role::Admin).await;
+
+    // Five tickets today: three by email, one by chat, one by SMS; two get resolved.
+    let (washer, _, _) = message(
+        &api,
+        "email",
+        json!({"kind": "email", "value": "juergen@example.de"}),
+        "Jürgen Weiß",
+        "Waschmaschine leckt",
+        "Die Waschmaschine leckt seit gestern.",
+    )
+    .await;
+    let (parcel, parcel_no, _) = message(
+        &api,
+        "email",
+        json!({"kind": "email", "value": "mallory@example.com"}),
+        "Mallory",
+        "Paket beschädigt",
+        "Das Paket kam zerdrückt an.",
+    )
+    .await;
+    let (invoice, invoice_no, _) = message(
+        &api,
+        "email",
+        json!({"kind": "email", "value": "erika@example.org"}),
+        "Erika Mustermann",
+        "Rechnung fehlt",
+        "Bitte schicken Sie mir die Rechnung.",
+    )
+    .await;
+    let (late, late_no, _) = message(
+        &api,
+        "chat",
+        json!({"kind": "email", "value": "tom@example.com"}),
+        "Tom Tester",
+        "Lieferung verspätet",
+        "Wo bleibt meine Bestellung?",
+    )
+    .await;
+    message(
+        &api,
+        "sms",
+        json!({"kind": "phone", "value": "+14155550100"}),
+        "John Smith",
+        "Printer not working",
+        "The printer shows error E04.",
+    )
+    .await;
+    let (status, team) = api
+        .send("POST", "/api/v1/teams", json!({"name": "Kundendienst"}))
+        .await;
+    assert_eq!(status, 201, "{team}");
+    for id in [washer, late] {
+        let (status, body) = api
+            .send(
+                "POST",
+                &format!("/api/v1/tickets/{id}/assign"),
+                json!({"agent_id": sam_id, "team_id": team["id"]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = api
+            .send(
+                "PATCH",
+                &format!("/api/v1/tickets/{id}"),
+                json!({"status": "resolved"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    survey_answer(&app, &api, washer, 5, "Super schnell, danke!").await;
+    survey_answer(
+        &app,
+        &api,
+        late,
+        1,
+        "<b>Nie wieder</b> <img src=x onerror=alert(1)>",
+    )
+    .await;
+    let (status, complaint) = api
+        .send(
+            "POST",
+            &format!("/api/v1/tickets/{parcel}/feedback"),
+            json!({"kind": "complaint", "comment": "Paket kam zerdrückt an"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{complaint}");
+
+    let mut driver = Driver::start().await;
+    let c = driver.browser("en").await;
+    sign_in_lead(&c, &app, "lena@example.com").await;
+    wait_for(&c, "sb-lead[data-state=ready]").await;
+    script(
+        &c,
+        "window.__alerts = 0; window.alert = () => { window.__alerts += 1; }; return true;",
+    )
+    .await;
+
+    // The feedback stream: newest first, comments as text, stars and kinds.
+    wait_script(
+        &c,
+        "three feedback items",
+        "return document.querySelectorAll('sb-feedback-stream li.fb-item').length === 3;",
+    )
+    .await;
+    let kinds = script(
+        &c,
+        "return [...document.querySelectorAll('li.fb-item .fb-kind')].map(e => e.textContent);",
+    )
+    .await;
+    assert_eq!(kinds, json!(["Complaint", "Survey", "Survey"]));
+    let hostile = script(
+        &c,
+        "const li = document.querySelector('li.fb-item[data-rating=\"1\"]');
+         return [li.querySelector('.fb-comment').textContent, li.querySelectorAll('.fb-comment *').length,
+                 li.querySelector('.stars').getAttribute('aria-label'), li.querySelector('a.fb-ticket').textContent];",
+    )
+    .await;
+    assert_eq!(
+        hostile,
+        json!([
+            "<b>Nie wieder</b> <img src=x onerror=alert(1)>",
+            0,
+            "1 of 5 stars",
+            format!("#{late_no} Lieferung verspätet")
+        ])
+    );
+    wait_text(
+        &c,
+        "the contact's name",
+        "li.fb-item .fb-contact",
+        "Tom Tester",
+    )
+    .await;
+    wait_text(&c, "the channel", "li.fb-item .channel", "Chat").await;
+
+    // Live: praise marked by an agent appears at the top without a reload.
+    let (status, body) = api
+        .send(
+            "POST",
+            &format!("/api/v1/tickets/{invoice}/feedback"),
+            json!({"kind": "praise", "comment": "Sehr freundlich am Telefon"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    wait_script(
+        &c,
+        "the praise arriving live",
+        "const first = document.querySelector('li.fb-item');
+         return !!first && first.textContent.includes('Sehr freundlich am Telefon');",
+    )
+    .await;
+    screenshot(&c, "lead-feedback").await;
+
+    // Filter by rating: only the one-star answer is left.
+    select(&c, "#fb-rating", "1").await;
+    wait_script(
+        &c,
+        "only the one-star answer",
+        "const items = [...document.querySelectorAll('li.fb-item')];
+         return items.length === 1 && items[0].dataset.rating === '1';",
+    )
+    .await;
+
+    // One click anywhere on the item opens the ticket in the console.
+    click(&c, "li.fb-item .fb-comment").await;
+    wait_for(&c, "sb-app[data-state=ready]").await;
+    assert_eq!(
+        c.current_url().await.unwrap().fragment(),
+        Some(format!("ticket/{late}").as_str())
+    );
+    wait_text(&c, "the ticket open", "sb-ticket", "Lieferung verspätet").await;
+    // The console links leads back to their views.
+    let href = c
+        .find(Locator::Css("header a.lead-link"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap();
+    assert_eq!(href.as_deref(), Some("/lead"));
+
+    // The complaints board: the complaint is open; resolving without an outcome is refused
+    // with the server's message; moving it to "in progress" works.
+    c.goto(&app.url("/lead#complaints")).await.unwrap();
+    wait_for(&c, "sb-lead[data-state=ready]").await;
+    script(
+        &c,
+        "window.__alerts = 0; window.alert = () => { window.__alerts += 1; }; return true;",
+    )
+    .await;
+    let card = format!(
+        ".board-column[data-state=open] .complaint-card[data-id=\"{}\"]",
+        complaint_id(&api, parcel).await
+    );
+    wait_for(&c, &card).await;
+    wait_text(
+        &c,
+        "the complaint's ticket",
+        &card,
+        &format!("#{parcel_no}"),
+    )
+    .await;
+    wait_text(&c, "the complaint's customer", &card, "Mallory").await;
+    click(&c, &format!("{card} button.cc-edit")).await;
+    let focused = script(&c, "return document.activeElement.name;").await;
+    assert_eq!(focused, json!("state"), "the form takes focus");
+    select(&c, &format!("{card} select[name=state]"), "resolved").await;
+    click(&c, &format!("{card} button[type=submit]")).await;
+    wait_script(
+        &c,
+        "the server's refusal on the card",
+        "const e = document.querySelector('.complaint-form .form-error');
+         return !!e && e.textContent.trim().length > 0;",
+    )
+    .await;
+    let still = script(
+        &c,
+        "return document.querySelectorAll('.board-column[data-state=open] .complaint-card').length;",
+    )
+    .await;
+    assert_eq!(still, json!(1));
+    select(&c, &format!("{card} select[name=state]"), "in_progress").await;
+    click(&c, &format!("{card} button[type=submit]")).await;
+    let moved = card.replace("data-state=open", "data-state=in_progress");
+    wait_for(&c, &moved).await;
+    let (status, board) = api.get("/api/v1/complaints?state=in_progress").await;
+    assert_eq!(status, 200, "{board}");
+    assert_eq!(board["items"].as_array().unwrap().len(), 1, "{board}");
+    assert_eq!(board["items"][0]["ticket_id"], json!(parcel));
+
+    // A complaint raised meanwhile: a toast, and its card in the open column at once.
+    let (status, body) = api
+        .send(
+            "POST",
+            &format!("/api/v1/tickets/{invoice}/feedback"),
+            json!({"kind": "complaint", "comment": "Rechnung immer noch nicht da"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    wait_text(
+        &c,
+        "the complaint toast",
+        ".toasts .toast",
+        &format!("Complaint raised on ticket #{invoice_no}"),
+    )
+    .await;
+    wait_text(
+        &c,
+        "the new card",
+        ".board-column[data-state=open] .complaint-card",
+        &format!("#{invoice_no}"),
+    )
+    .await;
+
+    // Reports (reached from the keyboard): charts drawn as SVG, the numbers in their
+    // tables, CSV downloads.
+    c.find(Locator::Css("a.lead-tab[data-view=reports]"))
+        .await
+        .unwrap()
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+    wait_for(&c, ".report-volume svg.chart rect.bar").await;
+    wait_for(&c, ".report-backlog svg.chart path.line").await;
+    let volume = script(
+        &c,
+        "const svg = document.querySelector('.report-volume svg.chart');
+         const rows = [...document.querySelectorAll('.report-volume table tbody tr')].map(r => [...r.cells].map(c => c.textContent));
+         return [svg.querySelectorAll('rect.bar').length, svg.querySelector('title').textContent,
+                 svg.querySelector('desc').textContent.length > 0,
+                 document.querySelectorAll('.report-volume .legend li').length, rows.map(r => r.slice(1))];",
+    )
+    .await;
+    assert_eq!(volume[0], json!(3), "one bar per channel today: {volume}");
+    assert_eq!(volume[1], json!("Volume by channel and day"));
+    assert_eq!(volume[2], json!(true));
+    assert_eq!(volume[3], json!(3));
+    let mut rows: Vec<Vec<String>> = serde_json::from_value(volume[4].clone()).unwrap();
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            vec!["Chat".to_owned(), "1".into()],
+            vec!["Email".to_owned(), "3".into()],
+            vec!["SMS".to_owned(), "1".into()],
+        ]
+    );
+    let today = Utc::now().date_naive().to_string();
+    let backlog = c
+        .execute(
+            "const row = document.querySelector(`.report-backlog table tbody tr[data-key=\"${arguments[0]}\"]`);
+             return row ? [...row.cells].slice(1).map(c => c.textContent) : null;",
+            vec![json!(today)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        backlog,
+        json!(["5", "2", "3"]),
+        "created, resolved, open today"
+    );
+    let csat = script(
+        &c,
+        "return [document.querySelectorAll('.report-csat svg.chart rect.bar').length,
+                 [...document.querySelectorAll('.report-csat table tbody td')].map(c => c.textContent)];",
+    )
+    .await;
+    assert_eq!(csat[0], json!(1), "{csat}");
+    assert!(
+        csat[1].as_array().unwrap().contains(&json!("2")),
+        "two answers today: {csat}"
+    );
+    // Sam resolved both tickets of the Kundendienst team; one of two answers was happy.
+    let people = script(
+        &c,
+        "const row = (name) => [...document.querySelectorAll(`.report-${name} table tbody tr`)].map(r => [...r.cells].map(c => c.textContent));
+         const cols = (name) => [...document.querySelectorAll(`.report-${name} table thead th`)].map(c => c.textContent);
+         return [cols('agents'), row('agents'), row('teams')];",
+    )
+    .await;
+    let columns: Vec<String> = serde_json::from_value(people[0].clone()).unwrap();
+    let at = |key: &str| {
+        columns
+            .iter()
+            .position(|c| c == key)
+            .unwrap_or_else(|| panic!("{key} in {columns:?}"))
+    };
+    let (resolved, answers, csat_at) = (at("Resolved"), at("Answers"), at("CSAT"));
+    let agents: Vec<Vec<String>> = serde_json::from_value(people[1].clone()).unwrap();
+    let sam_row = agents
+        .iter()
+        .find(|r| r[0] == "sam")
+        .unwrap_or_else(|| panic!("sam in {agents:?}"));
+    assert_eq!(
+        (
+            sam_row[resolved].as_str(),
+            sam_row[answers].as_str(),
+            sam_row[csat_at].as_str()
+        ),
+        ("2", "2", "50%"),
+        "{agents:?}"
+    );
+    let teams: Vec<Vec<String>> = serde_json::from_value(people[2].clone()).unwrap();
+    assert!(
+        teams
+            .iter()
+            .any(|r| r[0] == "Kundendienst" && r[resolved] == "2"),
+        "{teams:?}"
+    );
+    for name in ["times", "sla", "agents", "teams"] {
+        wait_for(&c, &format!("section.report-{name} a.csv-link")).await;
+    }
+    let csv = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const link = document.querySelector('.report-volume a.csv-link');
+             fetch(link.href).then(async r => done([r.status, r.headers.get('content-type'),
+                 r.headers.get('content-disposition'), await r.text(), link.getAttribute('download')]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(csv[0], json!(200), "{csv}");
+    assert!(csv[1].as_str().unwrap().starts_with("text/csv"), "{csv}");
+    assert!(csv[2].as_str().unwrap().contains("attachment"), "{csv}");
+    let text = csv[3].as_str().unwrap();
+    assert_eq!(text.lines().next(), Some("day,channel,tickets"), "{text}");
+    assert!(text.contains(",email,3"), "{text}");
+    assert!(csv[4].as_str().unwrap().starts_with("volume-"), "{csv}");
+    screenshot(&c, "lead-reports").await;
+
+    // An empty period says so instead of drawing an empty chart.
+    script(
+        &c,
+        "const set = (id, v) => { const e = document.getElementById(id); e.value = v; };
+         set('rp-from', '2020-01-01'); set('rp-to', '2020-01-31');
+         document.querySelector('sb-reports form.filters').requestSubmit(); return true;",
+    )
+    .await;
+    wait_text(
+        &c,
+        "no data",
+        ".report-volume .no-data",
+        "No data in this period.",
+    )
+    .await;
+
+    // German.
+    select(&c, "#lang-header", "de").await;
+    wait_text(&c, "German tabs", "a.lead-tab", "Beschwerden").await;
+    wait_text(
+        &c,
+        "German report title",
+        ".report-volume h2",
+        "Volumen nach Kanal und Tag",
+    )
+    .await;
+    wait_text(
+        &c,
+        "German empty note",
+        ".report-volume .no-data",
+        "Keine Daten in diesem Zeitraum.",
+    )
+    .await;
+    wait_text(&c, "German filter labels", "sb-reports label", "Kanal").await;
+    click(&c, "a.lead-tab[data-view=feedback]").await;
+    wait_text(
+        &c,
+        "German stream",
+        "sb-feedback-stream h1",
+        "Feedback-Verlauf",
+    )
+    .await;
+    wait_text(&c, "German kinds", "li.fb-item .fb-kind", "Umfrage").await;
+
+    // Paging: fifty more answers fill a page; "Load more" brings the rest.
+    for n in 0..50 {
+        survey_answer(&app, &api, washer, 3, &format!("Antwort {n}")).await;
+    }
+    click(&c, "sb-feedback-stream .filter-actions button[type=button]").await;
+    wait_script(
+        &c,
+        "a first page of fifty",
+        "return document.querySelectorAll('li.fb-item').length === 50 && !!document.querySelector('button.load-more');",
+    )
+    .await;
+    wait_text(&c, "German load more", "button.load-more", "Mehr laden").await;
+    click(&c, "button.load-more").await;
+    wait_script(
+        &c,
+        "all 55 items and no more button",
+        "return document.querySelectorAll('li.fb-item').length === 55 && !document.querySelector('button.load-more');",
+    )
+    .await;
+    assert_eq!(script(&c, "return window.__alerts;").await, json!(0));
+    c.close().await.unwrap();
+
+    // An agent without the lead role: the refusal, and no data at all.
+    let sam = driver.browser("en").await;
+    sign_in_lead(&sam, &app, "sam@example.com").await;
+    wait_for(&sam, "sb-lead[data-state=forbidden]").await;
+    wait_text(&sam, "the refusal", "main h1", "You need the lead role").await;
+    let shown = script(
+        &sam,
+        "return [document.querySelectorAll('sb-feedback-stream, sb-complaints, sb-reports, li.fb-item, .complaint-card, svg').length,
+                 document.body.textContent.includes('Nie wieder')];",
+    )
+    .await;
+    assert_eq!(shown, json!([0, false]));
+    let refused = sam
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             Promise.all(['/api/v1/feedback', '/api/v1/complaints', '/api/v1/reports/volume']
+               .map(p => fetch(p).then(r => r.status))).then(done);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, json!([403, 403, 403]));
+    // The console offers agents no link to the lead views.
+    sam.goto(&app.url("/")).await.unwrap();
+    wait_for(&sam, "sb-app[data-state=ready]").await;
+    assert!(
+        sam.find(Locator::Css("header a.lead-link")).await.is_err(),
+        "an agent sees no lead link"
+    );
+    sam.close().await.unwrap();
+    app.stop().await;
+}
+
+/// The id of the complaint on a ticket, from the board's API.
+async fn complaint_id(api: &Api, ticket: i64) -> i64 {
+    let (status, board) = api.get("/api/v1/complaints").await;
+    assert_eq!(status, 200, "{board}");
+    board["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ticket_id"] == json!(ticket))
+        .and_then(|c| c["id"].as_i64())
+        .unwrap_or_else(|| panic!("no complaint on ticket {ticket}: {board}"))
+}
