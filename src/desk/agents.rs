@@ -301,7 +301,8 @@ impl Desk {
             .collect())
     }
 
-    /// Changes an agent; deactivating one or changing the password ends their sessions.
+    /// Changes an agent; deactivating one, changing the password or lowering the role ends
+    /// their sessions.
     /// Admins cannot demote or deactivate themselves, so a desk never loses its last admin
     /// by accident.
     pub async fn update_agent(
@@ -343,7 +344,13 @@ impl Desk {
         if let Some(active) = change.active {
             update.active = Set(active);
         }
-        let ends_sessions = hash.is_some() || change.active == Some(false);
+        // A lower role ends the sessions too: open WebSockets keep the role they were
+        // opened with (a lead's feedback topic, say).
+        let demoted = match change.role {
+            Some(role) => !role.covers(stored(&a.role)?),
+            None => false,
+        };
+        let ends_sessions = hash.is_some() || change.active == Some(false) || demoted;
         if let Some(hash) = hash {
             update.password_hash = Set(hash);
         }

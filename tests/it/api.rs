@@ -163,7 +163,7 @@ on_both! {
 }
 
 on_both! {
-    async fn sessions_end_on_logout_expiry_and_deactivation(engine: Engine) {
+    async fn sessions_end_on_logout_expiry_demotion_and_deactivation(engine: Engine) {
         let app = TestApp::start(engine).await;
         let id = app.agent("sam@example.com", Role::Agent).await;
         let sam = app.login("sam@example.com").await;
@@ -184,9 +184,16 @@ on_both! {
             .unwrap();
         assert_eq!(sam.get("/api/v1/tickets").await.0, 401);
 
+        // Promoted: the session stays; demoted: it ends (open sockets keep their role).
+        let admin = app.signed_in(Role::Admin).await;
+        let sam = app.login("sam@example.com").await;
+        assert_eq!(admin.send("PATCH", &format!("/api/v1/agents/{id}"), json!({"role": "lead"})).await.0, 200);
+        assert_eq!(sam.get("/api/v1/tickets").await.0, 200);
+        assert_eq!(admin.send("PATCH", &format!("/api/v1/agents/{id}"), json!({"role": "agent"})).await.0, 200);
+        assert_eq!(sam.get("/api/v1/tickets").await.0, 401);
+
         // Deactivated by an admin.
         let sam = app.login("sam@example.com").await;
-        let admin = app.signed_in(Role::Admin).await;
         let (status, _) = admin.send("PATCH", &format!("/api/v1/agents/{id}"), json!({"active": false})).await;
         assert_eq!(status, 200);
         assert_eq!(sam.get("/api/v1/tickets").await.0, 401);
