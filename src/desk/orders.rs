@@ -4,8 +4,9 @@
 //! state.
 //!
 //! Every change goes through one transaction per batch (`apply_order_steps`). An order's
-//! `refunded_cents` is the sum of its refund rows in the order's currency whenever it has
-//! any; otherwise the `refunded` total as sent (the API and CSV files carry no refund ids).
+//! `refunded_cents` is the sum of its refund rows in the order's currency, or the
+//! `refunded` total the shop sent when that is more (it also counts refunds sent without
+//! an id; the API and CSV files carry no refund ids at all).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -96,8 +97,8 @@ pub struct RefundInput {
 #[derive(Clone, Debug, Default)]
 pub struct OrderChange {
     pub order: OrderInput,
-    /// Stored one row per refund id; once an order has refund rows their sum is its
-    /// `refunded`, whatever `order.refunded` says.
+    /// Stored one row per refund id; the order's `refunded` is their sum, or
+    /// `order.refunded` when that is more.
     pub refunds: Vec<RefundInput>,
     /// The shop restored the order: an earlier deletion no longer holds it back.
     pub restored: bool,
@@ -585,10 +586,14 @@ impl Desk {
         if contact_changed {
             contacts.insert(contact_id);
         }
-        let refunded_cents = refund_total
-            .or(o.refunded_cents)
-            .or(existing.as_ref().map(|e| e.refunded_cents))
-            .unwrap_or(0);
+        // The shop's own total also counts refunds that came without an id.
+        let refunded_cents = match (refund_total, o.refunded_cents) {
+            (Some(rows), Some(total)) => rows.max(total),
+            (rows, total) => rows
+                .or(total)
+                .or(existing.as_ref().map(|e| e.refunded_cents))
+                .unwrap_or(0),
+        };
         let order_id = match existing {
             Some(e) => {
                 let same = e.contact_id == contact_id
@@ -928,14 +933,15 @@ async fn refund_total(
     Ok((!amounts.is_empty()).then(|| amounts.iter().sum()))
 }
 
-/// Sets a stored order's `refunded` to its refund rows' sum when that differs.
+/// Raises a stored order's `refunded` to its refund rows' sum when that is more (the
+/// stored total may also hold refunds the shop sent without an id).
 async fn set_refunded(
     tx: &WriteTx,
     order: &order::Model,
     total: Option<i64>,
     contacts: &mut BTreeSet<i64>,
 ) -> Result<()> {
-    if let Some(cents) = total.filter(|c| *c != order.refunded_cents) {
+    if let Some(cents) = total.filter(|c| *c > order.refunded_cents) {
         order::ActiveModel {
             id: Set(order.id),
             refunded_cents: Set(cents),

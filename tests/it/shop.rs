@@ -430,13 +430,30 @@ on_both! {
         let value = &contact(&app, &admin, "grete.hansen@example.de").await["value"];
         assert_eq!(value["refunded"], json!([{"currency": "EUR", "cents": 2990}]));
 
+        // A refund the shop reports without an id counts in the order's own total, which
+        // then stands over the refund rows' sum; a late refund webhook does not lower it.
+        let mut no_id = json!({"created_at": "2026-11-24T09:00:00+01:00", "transactions": [
+            {"id": 3, "kind": "refund", "status": "success", "amount": "1.00", "currency": "EUR"}
+        ]});
+        no_id["order_id"] = order["id"].clone();
+        let mut later = updated.clone();
+        later["updated_at"] = json!("2026-11-24T09:00:02+01:00");
+        later["refunds"].as_array_mut().unwrap().push(no_id);
+        let (status, out) = shopify(&app, DOMAIN, "orders/updated", &bytes(&later), Some(SHOPIFY_SECRET)).await;
+        assert_eq!((status, &out["summary"]["updated"]), (200, &json!(1)), "{out}");
+        assert_eq!(refund_rows(&app).await, 2);
+        let (status, out) = shopify(&app, DOMAIN, "refunds/create", &bytes(&second), Some(SHOPIFY_SECRET)).await;
+        assert_eq!((status, &out["summary"]["unchanged"]), (200, &json!(1)), "{out}");
+        let value = &contact(&app, &admin, "grete.hansen@example.de").await["value"];
+        assert_eq!(value["refunded"], json!([{"currency": "EUR", "cents": 3090}]));
+
         // Orders without refund ids keep their `refunded` total through the API.
         let (status, out) = admin
             .send("POST", "/api/v1/orders", json!({"orders": [{"source": "pos", "external_id": "K-1", "status": "paid", "currency": "EUR", "total": "20.00", "refunded": "5.00", "placed_at": "2026-11-01T10:00:00Z", "customer": {"email": "grete.hansen@example.de"}}]}))
             .await;
         assert_eq!(status, 200, "{out}");
         let value = &contact(&app, &admin, "grete.hansen@example.de").await["value"];
-        assert_eq!(value["refunded"], json!([{"currency": "EUR", "cents": 3490}]));
+        assert_eq!(value["refunded"], json!([{"currency": "EUR", "cents": 3590}]));
         app.stop().await;
     }
 }
