@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -47,9 +47,12 @@ fn bad(field: &str, detail: impl Into<String>) -> Problem {
 fn date(field: &str, raw: Option<&str>) -> Result<Option<NaiveDate>, Problem> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
+        // Years 1–9999 only: chrono also reads signed years far beyond any store's range.
         Some(raw) => NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (1..=9999).contains(&d.year()) && raw.as_bytes()[0].is_ascii_digit())
             .map(Some)
-            .map_err(|_| bad(field, "expected a date like 2026-11-27")),
+            .ok_or_else(|| bad(field, "expected a date like 2026-11-27")),
     }
 }
 
