@@ -200,11 +200,15 @@ pub struct WidgetMessage {
 
 impl WidgetMessage {
     /// The widget's view of a stored message, for the visitor `visitor_id`; `None` for
-    /// what a visitor never sees (notes).
+    /// what a visitor never sees (notes). `survey` is the link of the survey the
+    /// message is, as the desk builds it from the survey row
+    /// ([`Desk::message_survey_url`](crate::desk::Desk::message_survey_url)); it goes
+    /// into the text in place of the placeholder and takes the inline rating.
     pub fn of(
         message: &message::Model,
         visitor_id: &str,
         agents: &HashMap<i64, String>,
+        survey: Option<String>,
     ) -> Option<WidgetMessage> {
         let direction = if message.direction == Direction::In.as_str() {
             "in"
@@ -219,21 +223,20 @@ impl WidgetMessage {
             .and_then(|e| e.strip_prefix(visitor_id))
             .and_then(|e| e.strip_prefix(':'))
             .map(str::to_owned);
+        let survey = survey.filter(|_| direction == "out");
         Some(WidgetMessage {
             id: message.id,
             direction,
-            text: message.text.clone(),
+            text: match &survey {
+                Some(url) => crate::desk::surveys::with_link(&message.text, url),
+                None => message.text.clone(),
+            },
             author: message
                 .author_agent_id
                 .and_then(|a| agents.get(&a).cloned()),
             at: message.created_at,
             client_id,
-            survey: message
-                .external_id
-                .as_deref()
-                .filter(|e| e.starts_with("survey:") && direction == "out")
-                .and_then(|_| crate::desk::surveys::link_in(&message.text))
-                .map(str::to_owned),
+            survey,
         })
     }
 }

@@ -94,13 +94,20 @@ struct DeliverPayload {
     message_id: i64,
 }
 
-/// The message an outbox job is about; a message that is gone fails the job for good.
+/// The message an outbox job is about, as it goes out (a survey's with its link, see
+/// [`Desk::for_delivery`]); a message that is gone fails the job for good. Every
+/// delivery reads its message here, so the link is never stored in the text.
 pub(crate) async fn job_message(desk: &Desk, id: i64) -> Result<entity::message::Model, JobError> {
-    match desk.message(id).await {
-        Ok(m) => Ok(m),
-        Err(Error::NotFound { .. }) => Err(JobError::Permanent(format!("message {id} is gone"))),
-        Err(e) => Err(JobError::Retry(e.to_string())),
-    }
+    let m = match desk.message(id).await {
+        Ok(m) => m,
+        Err(Error::NotFound { .. }) => {
+            return Err(JobError::Permanent(format!("message {id} is gone")));
+        }
+        Err(e) => return Err(JobError::Retry(e.to_string())),
+    };
+    desk.for_delivery(m)
+        .await
+        .map_err(|e| JobError::Retry(e.to_string()))
 }
 
 async fn deliver(desk: &Desk, clients: &Clients, job: &Job) -> Result<(), JobError> {

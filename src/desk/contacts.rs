@@ -401,6 +401,12 @@ impl Desk {
             .filter(message::Column::AuthorContactId.eq(source.id))
             .exec(&*tx)
             .await?;
+        // What the customer said about the service stays theirs.
+        entity::feedback::Entity::update_many()
+            .col_expr(entity::feedback::Column::ContactId, Expr::value(target.id))
+            .filter(entity::feedback::Column::ContactId.eq(source.id))
+            .exec(&*tx)
+            .await?;
         let moved: Vec<i64> = ticket::Entity::find()
             .select_only()
             .column(ticket::Column::Id)

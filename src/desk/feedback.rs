@@ -2,7 +2,7 @@
 //! answers or marked on tickets by agents and rules, and the complaint workflow (owner,
 //! state, outcome, time to resolution) the team leads work through.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
@@ -25,8 +25,9 @@ use entity::{agent, complaint, contact, feedback, ticket};
 pub const MAX_COMMENT: usize = 2000;
 /// Most feedback items one page of the stream carries.
 pub const MAX_FEEDBACK_PAGE: u64 = 100;
-/// Most complaints the board lists at once.
-pub const MAX_COMPLAINTS: u64 = 500;
+/// Most complaints the board lists of a closed state (resolved, rejected), newest
+/// first; open and in-progress complaints are listed complete.
+pub const MAX_CLOSED_COMPLAINTS: u64 = 100;
 
 words! {
     /// What a piece of feedback is: a survey answer, or a complaint, praise or
@@ -99,6 +100,14 @@ pub struct ComplaintItem {
     pub raised_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution_seconds: Option<i64>,
+}
+
+/// The complaints board: its cards, and the closed states that had more complaints
+/// than it lists (the UI says so in those columns).
+#[derive(Clone, Debug, Serialize)]
+pub struct ComplaintBoard {
+    pub items: Vec<ComplaintItem>,
+    pub cut_off: Vec<ComplaintState>,
 }
 
 /// Which feedback the stream shows; empty fields do not filter. `agent_id` is the
@@ -229,7 +238,15 @@ impl Desk {
             at,
         )
         .await?;
-        if t.kind != ticket_kind.as_str() {
+        // A complaint raised here sets the ticket's kind itself (and queues the index
+        // row for its changes); otherwise the kind is set below.
+        let raised = if kind == FeedbackKind::Complaint {
+            self.raise_complaint(&tx, &t, actor, FeedbackSource::Agent, Some(f.id), at)
+                .await?
+        } else {
+            None
+        };
+        if raised.is_none() && t.kind != ticket_kind.as_str() {
             ticket::ActiveModel {
                 id: Set(t.id),
                 kind: Set(ticket_kind.as_str().into()),
@@ -248,13 +265,9 @@ impl Desk {
             )
             .await?;
         }
-        let raised = if kind == FeedbackKind::Complaint {
-            self.raise_complaint(&tx, &t, actor, FeedbackSource::Agent, Some(f.id), at)
-                .await?
-        } else {
-            None
-        };
-        outbox::enqueue(&*tx, outbox::kind::INDEX, json!({"ticket_id": t.id})).await?;
+        if raised.is_none() {
+            outbox::enqueue(&*tx, outbox::kind::INDEX, json!({"ticket_id": t.id})).await?;
+        }
         let item = feedback_items(&*tx, vec![f]).await?.remove(0);
         let complaint = match raised {
             Some(c) => Some(complaint_items(&*tx, vec![c]).await?.remove(0)),
@@ -275,7 +288,9 @@ impl Desk {
     }
 
     /// Opens the complaint workflow on a ticket unless it has one: state open, the
-    /// priority raised to at least high, both recorded. Returns the new complaint.
+    /// ticket's kind set to complaint and its priority raised to at least high, each
+    /// recorded, and the ticket queued for the search index when it changed. Returns
+    /// the new complaint.
     pub(crate) async fn raise_complaint(
         &self,
         tx: &WriteTx,
@@ -322,14 +337,29 @@ impl Desk {
             at,
         )
         .await?;
+        let mut row = ticket::ActiveModel {
+            id: Set(t.id),
+            updated_at: Set(at),
+            ..Default::default()
+        };
+        let mut changed = false;
+        if t.kind != TicketKind::Complaint.as_str() {
+            row.kind = Set(TicketKind::Complaint.as_str().into());
+            changed = true;
+            record(
+                &**tx,
+                t.id,
+                actor,
+                "kind",
+                json!({"from": t.kind, "to": TicketKind::Complaint}),
+                at,
+            )
+            .await?;
+        }
         let priority: Priority = stored(&t.priority)?;
         if matches!(priority, Priority::Low | Priority::Normal) {
-            let mut row = ticket::ActiveModel {
-                id: Set(t.id),
-                priority: Set(Priority::High.as_str().into()),
-                updated_at: Set(at),
-                ..Default::default()
-            };
+            row.priority = Set(Priority::High.as_str().into());
+            changed = true;
             // A higher priority may fall under a stricter SLA policy.
             super::sla::reassess(
                 &**tx,
@@ -340,7 +370,6 @@ impl Desk {
                 &mut row,
             )
             .await?;
-            row.update(&**tx).await?;
             record(
                 &**tx,
                 t.id,
@@ -350,6 +379,10 @@ impl Desk {
                 at,
             )
             .await?;
+        }
+        if changed {
+            row.update(&**tx).await?;
+            outbox::enqueue(&**tx, outbox::kind::INDEX, json!({"ticket_id": t.id})).await?;
         }
         Ok(Some(c))
     }
@@ -417,19 +450,41 @@ impl Desk {
         })
     }
 
-    /// The complaints board: complaints in `state` (all when none), newest first.
-    pub async fn complaints(&self, state: Option<ComplaintState>) -> Result<Vec<ComplaintItem>> {
-        let mut q = complaint::Entity::find();
-        if let Some(s) = state {
-            q = q.filter(complaint::Column::State.eq(s.as_str()));
+    /// The complaints board: complaints in `state` (every state when none), newest
+    /// first, per state: open and in progress complete, resolved and rejected the
+    /// newest [`MAX_CLOSED_COMPLAINTS`], with the states that had more named.
+    pub async fn complaint_board(&self, state: Option<ComplaintState>) -> Result<ComplaintBoard> {
+        let states = match state {
+            Some(s) => vec![s],
+            None => ComplaintState::ALL.to_vec(),
+        };
+        let mut rows = Vec::new();
+        let mut cut_off = Vec::new();
+        for s in states {
+            let mut q = complaint::Entity::find()
+                .filter(complaint::Column::State.eq(s.as_str()))
+                .order_by_desc(complaint::Column::RaisedAt)
+                .order_by_desc(complaint::Column::Id);
+            if s.is_closed() {
+                q = q.limit(MAX_CLOSED_COMPLAINTS + 1);
+            }
+            let mut found = q.all(self.store.db()).await?;
+            if s.is_closed() && found.len() as u64 > MAX_CLOSED_COMPLAINTS {
+                found.truncate(MAX_CLOSED_COMPLAINTS as usize);
+                cut_off.push(s);
+            }
+            rows.extend(found);
         }
-        let rows = q
-            .order_by_desc(complaint::Column::RaisedAt)
-            .order_by_desc(complaint::Column::Id)
-            .limit(MAX_COMPLAINTS)
-            .all(self.store.db())
-            .await?;
-        complaint_items(self.store.db(), rows).await
+        Ok(ComplaintBoard {
+            items: complaint_items(self.store.db(), rows).await?,
+            cut_off,
+        })
+    }
+
+    /// The complaints on the board in `state` (every state when none); see
+    /// [`Desk::complaint_board`].
+    pub async fn complaints(&self, state: Option<ComplaintState>) -> Result<Vec<ComplaintItem>> {
+        Ok(self.complaint_board(state).await?.items)
     }
 
     /// One complaint as the board shows it.
@@ -533,6 +588,7 @@ impl Desk {
         }
         let item = complaint_items(&*tx, vec![c]).await?.remove(0);
         tx.commit().await?;
+        self.hub.complaint_updated(&item);
         Ok(item)
     }
 }
@@ -546,6 +602,8 @@ pub(crate) async fn erase_feedback<C: ConnectionTrait>(
     contacts: &[i64],
 ) -> Result<()> {
     use entity::{outbox as outbox_row, survey};
+    // (survey id, outbox row id) of every queued survey job, once one is needed.
+    let mut queued: Option<Vec<(i64, i64)>> = None;
     for chunk in tickets.chunks(500) {
         complaint::Entity::delete_many()
             .filter(complaint::Column::TicketId.is_in(chunk.iter().copied()))
@@ -559,22 +617,28 @@ pub(crate) async fn erase_feedback<C: ConnectionTrait>(
             .all(db)
             .await?;
         if !surveys.is_empty() {
-            let queued: Vec<(i64, serde_json::Value)> = outbox_row::Entity::find()
-                .select_only()
-                .column(outbox_row::Column::Id)
-                .column(outbox_row::Column::Payload)
-                .filter(outbox_row::Column::Kind.eq(super::surveys::SURVEY))
-                .into_tuple()
-                .all(db)
-                .await?;
+            // The queued survey jobs, read once for all chunks.
+            if queued.is_none() {
+                let rows: Vec<(i64, serde_json::Value)> = outbox_row::Entity::find()
+                    .select_only()
+                    .column(outbox_row::Column::Id)
+                    .column(outbox_row::Column::Payload)
+                    .filter(outbox_row::Column::Kind.eq(super::surveys::SURVEY))
+                    .into_tuple()
+                    .all(db)
+                    .await?;
+                queued = Some(
+                    rows.into_iter()
+                        .filter_map(|(id, p)| Some((p.get("survey_id")?.as_i64()?, id)))
+                        .collect(),
+                );
+            }
+            let wanted: HashSet<i64> = surveys.iter().copied().collect();
             let unsent: Vec<i64> = queued
-                .into_iter()
-                .filter(|(_, p)| {
-                    p.get("survey_id")
-                        .and_then(|v| v.as_i64())
-                        .is_some_and(|s| surveys.contains(&s))
-                })
-                .map(|(id, _)| id)
+                .iter()
+                .flatten()
+                .filter(|(survey_id, _)| wanted.contains(survey_id))
+                .map(|(_, id)| *id)
                 .collect();
             if !unsent.is_empty() {
                 outbox_row::Entity::delete_many()

@@ -34,7 +34,7 @@ use super::{
 };
 use crate::outbox::{self, Handler, Job, JobError};
 use crate::store::{WriteTx, now};
-use entity::{channel, feedback, identity, message, survey, ticket};
+use entity::{channel, feedback, identity, message, survey, ticket, ticket_event};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -202,6 +202,8 @@ pub struct SurveyForm {
 #[derive(Clone, Debug, Serialize)]
 pub struct Answered {
     pub feedback: FeedbackItem,
+    /// The new link's token (its path is `/survey/{change_token}`).
+    pub change_token: String,
     pub change_url: String,
     pub change_until: DateTime<Utc>,
 }
@@ -426,7 +428,10 @@ impl Desk {
             tx.commit().await?;
             return Ok(());
         }
-        let text = survey_text(self.language_of(&tx, &t).await?, &t, &self.survey_url(&s)?);
+        // The stored text carries a placeholder, never the link: agents read the
+        // ticket, the search index stores it, and the link is the customer's alone. The
+        // link goes in when the message is delivered ([`Desk::for_delivery`]).
+        let text = survey_text(self.language_of(&tx, &t).await?, &t);
         let m = message::ActiveModel {
             ticket_id: Set(t.id),
             direction: Set(Direction::Out.as_str().into()),
@@ -435,10 +440,9 @@ impl Desk {
             author_contact_id: Set(None),
             text: Set(text),
             html: Set(None),
-            // Marks the message as this survey's, so the chat widget can show the rating.
-            external_id: Set(
-                (t.channel == Channel::Chat.as_str()).then(|| format!("survey:{}", s.id))
-            ),
+            // The `survey_sent` entry of the ticket's history names this message as the
+            // survey's (see [`Desk::message_survey`]).
+            external_id: Set(None),
             addresses: Set(addresses),
             delivery_status: Set(DeliveryStatus::Queued.as_str().into()),
             delivery_error: Set(None),
@@ -529,6 +533,46 @@ impl Desk {
         }
         .update(self.store.db())
         .await?)
+    }
+
+    /// The survey an outgoing message is the message of, if it is one: the ticket's
+    /// survey whose `survey_sent` history entry names the message. Retries and a
+    /// provider's id in `external_id` do not change the answer.
+    pub async fn message_survey(&self, m: &message::Model) -> Result<Option<survey::Model>> {
+        if m.direction != Direction::Out.as_str() || m.author_agent_id.is_some() {
+            return Ok(None);
+        }
+        let db = self.store.db();
+        let sent = ticket_event::Entity::find()
+            .filter(ticket_event::Column::TicketId.eq(m.ticket_id))
+            .filter(ticket_event::Column::Kind.eq("survey_sent"))
+            .all(db)
+            .await?;
+        let Some(survey_id) = sent
+            .iter()
+            .find(|e| e.data.get("message_id").and_then(|v| v.as_i64()) == Some(m.id))
+            .and_then(|e| e.data.get("survey_id").and_then(|v| v.as_i64()))
+        else {
+            return Ok(None);
+        };
+        Ok(survey::Entity::find_by_id(survey_id).one(db).await?)
+    }
+
+    /// The current link of the survey an outgoing message carries, if it is a survey's.
+    pub async fn message_survey_url(&self, m: &message::Model) -> Result<Option<String>> {
+        match self.message_survey(m).await? {
+            Some(s) => Ok(Some(self.survey_url(&s)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A message as it goes out to the customer: a survey's with the survey's current
+    /// link in place of the placeholder its stored text has; any other unchanged.
+    pub async fn for_delivery(&self, mut m: message::Model) -> Result<message::Model> {
+        if let Some(url) = self.message_survey_url(&m).await? {
+            m.text = with_link(&m.text, &url);
+        }
+        Ok(m)
     }
 
     /// Whether a page of `origin` may send an answer to this link: the chat widget's
@@ -631,14 +675,10 @@ impl Desk {
         let comment = check_comment("comment", comment)?;
         let tx = self.store.write().await?;
         // Read the link once to find its row, then again under the row's lock.
-        if let Err(state) = self.check_link(&*tx, token).await? {
-            return Ok(Err(state));
-        }
-        let id = token
-            .split('.')
-            .next()
-            .and_then(|i| i.parse::<i64>().ok())
-            .unwrap_or_default();
+        let id = match self.check_link(&*tx, token).await? {
+            Ok(s) => s.id,
+            Err(state) => return Ok(Err(state)),
+        };
         self.store.lock_row(&tx, "survey", id).await?;
         let s = match self.check_link(&*tx, token).await? {
             Ok(s) => s,
@@ -726,10 +766,13 @@ impl Desk {
             Some(c) => Some(complaint_items(&*tx, vec![c]).await?.remove(0)),
             None => None,
         };
+        let change_token = self.survey_token(&s)?;
         let change_url = self.survey_url(&s)?;
         tx.commit().await?;
         if is_new {
             self.hub.feedback_added(&item);
+        } else {
+            self.hub.feedback_updated(&item);
         }
         if let Some(c) = &complaint {
             self.hub.complaint_raised(c);
@@ -737,24 +780,48 @@ impl Desk {
         }
         Ok(Ok(Answered {
             feedback: item,
+            change_token,
             change_url,
             change_until: s.expires_at,
         }))
     }
 }
 
-/// The survey's message: a line or two and the link.
-fn survey_text(language: Language, t: &ticket::Model, url: &str) -> String {
+/// The line that stands for the survey's link in the stored message, in English.
+pub const LINK_PLACEHOLDER_EN: &str = "[survey link]";
+/// The line that stands for the survey's link in the stored message, in German.
+pub const LINK_PLACEHOLDER_DE: &str = "[Link zur Umfrage]";
+
+/// The survey's message as stored: a line or two and, on its own last line, the
+/// placeholder that delivery replaces with the link.
+fn survey_text(language: Language, t: &ticket::Model) -> String {
     match language {
         Language::De => format!(
-            "Ihre Anfrage #{} „{}“ ist erledigt. Wie zufrieden waren Sie mit uns? Bewerten Sie uns mit 1 bis 5 Sternen – das dauert zehn Sekunden:\n{url}",
+            "Ihre Anfrage #{} „{}“ ist erledigt. Wie zufrieden waren Sie mit uns? Bewerten Sie uns mit 1 bis 5 Sternen – das dauert zehn Sekunden:\n{LINK_PLACEHOLDER_DE}",
             t.number, t.subject
         ),
         Language::En => format!(
-            "Your request #{} \"{}\" is resolved. How did we do? Rate us from 1 to 5 stars – it takes ten seconds:\n{url}",
+            "Your request #{} \"{}\" is resolved. How did we do? Rate us from 1 to 5 stars – it takes ten seconds:\n{LINK_PLACEHOLDER_EN}",
             t.number, t.subject
         ),
     }
+}
+
+/// A survey message's stored text with the link in place of its placeholder line (the
+/// last line; the subject above it may say anything). Text without the placeholder
+/// gets the link on a line of its own.
+pub fn with_link(text: &str, url: &str) -> String {
+    let (head, last) = match text.rsplit_once('\n') {
+        Some((head, last)) => (Some(head), last),
+        None => (None, text),
+    };
+    if last.trim() == LINK_PLACEHOLDER_EN || last.trim() == LINK_PLACEHOLDER_DE {
+        return match head {
+            Some(head) => format!("{head}\n{url}"),
+            None => url.to_owned(),
+        };
+    }
+    format!("{text}\n{url}")
 }
 
 /// The outbox handler for `survey` rows: [`Desk::send_survey`].
@@ -777,11 +844,6 @@ pub fn survey_handler(desk: Desk) -> Handler {
         }
         .boxed()
     })
-}
-
-/// The link inside a survey message's text, for the chat widget's inline rating.
-pub fn link_in(text: &str) -> Option<&str> {
-    text.split_whitespace().find(|w| w.contains("/survey/"))
 }
 
 /// Whether `status` is the one that sends a survey.
@@ -808,6 +870,31 @@ mod tests {
         for a in ["anna@example.de", "reply@x.de", "info@x.de"] {
             assert!(!is_no_reply(a), "{a}");
         }
+    }
+
+    #[test]
+    fn the_link_replaces_only_the_last_placeholder_line() {
+        let url = "https://desk.example/survey/1.0.9.sig";
+        assert_eq!(
+            with_link("Rate us:\n[survey link]", url),
+            format!("Rate us:\n{url}")
+        );
+        assert_eq!(
+            with_link("Bewerten Sie uns:\n[Link zur Umfrage]", url),
+            format!("Bewerten Sie uns:\n{url}")
+        );
+        // A subject that says "[survey link]" stays as written.
+        assert_eq!(
+            with_link(
+                "Your request \"[survey link]\" is resolved:\n[survey link]",
+                url
+            ),
+            format!("Your request \"[survey link]\" is resolved:\n{url}")
+        );
+        assert_eq!(
+            with_link("No placeholder", url),
+            format!("No placeholder\n{url}")
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiResult, Id, Json, Problem, Query};
 use crate::desk::feedback::{
-    ComplaintChange, ComplaintItem, ComplaintState, FeedbackFilter, FeedbackItem, FeedbackKind,
-    FeedbackPage, Outcome,
+    ComplaintBoard, ComplaintChange, ComplaintItem, ComplaintState, FeedbackFilter, FeedbackItem,
+    FeedbackKind, FeedbackPage, Outcome,
 };
 use crate::desk::{Channel, Role};
 
@@ -115,22 +115,17 @@ pub struct BoardQuery {
     state: Option<ComplaintState>,
 }
 
-/// The complaints board's answer.
-#[derive(serde::Serialize)]
-pub struct Board {
-    items: Vec<ComplaintItem>,
-}
-
-/// `GET /api/v1/complaints`: complaints by state, newest first (leads and admins).
+/// `GET /api/v1/complaints`: complaints by state, newest first (leads and admins):
+/// `{"items": [complaint…], "cut_off": ["resolved"…]}` — open and in-progress ones
+/// complete, resolved and rejected the newest 100, `cut_off` naming the states that
+/// had more.
 pub async fn complaints(
     State(state): State<AppState>,
     p: Principal,
     Query(q): Query<BoardQuery>,
-) -> ApiResult<axum::Json<Board>> {
+) -> ApiResult<axum::Json<ComplaintBoard>> {
     p.require(Role::Lead)?;
-    Ok(axum::Json(Board {
-        items: state.desk.complaints(q.state).await?,
-    }))
+    Ok(axum::Json(state.desk.complaint_board(q.state).await?))
 }
 
 /// Body of `PATCH /api/v1/complaints/{id}`: absent fields stay, `owner_id: null`

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::AppState;
 use crate::desk::Error;
 use crate::desk::feedback::MAX_COMMENT;
-use crate::desk::surveys::{Answered, LinkState, SurveyForm};
+use crate::desk::surveys::{LinkState, SurveyForm};
 
 /// The pages' policy: our stylesheet, forms to us, nothing else.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -251,25 +251,55 @@ fn trouble(t: &Texts, e: Error) -> Response {
     )
 }
 
-/// The survey form, with the answer given so far or the one just refused.
+/// The survey form, with the answer given so far or the one just refused. Once an
+/// answer is recorded the page (the one an answer redirects to) thanks the customer,
+/// shows what they wrote and until when the form below may change it.
+#[allow(clippy::too_many_arguments)]
 fn form_page(
     status: StatusCode,
     t: &Texts,
+    l: Lang,
     token: &str,
     form: &SurveyForm,
     rating: Option<i32>,
     comment: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    let mut body = format!(
-        "<h1>{}</h1><p>{} #{} – {}</p>",
-        escape(t.title),
-        escape(t.about),
-        form.ticket_number,
-        escape(&form.ticket_subject),
-    );
+    let mut body = String::new();
     if form.rating.is_some() {
-        body.push_str(&format!("<p>{}</p>", escape(t.change_intro)));
+        body.push_str(&format!(
+            "<h1>{}</h1><p>{}</p>",
+            escape(t.thanks_title),
+            escape(t.thanks)
+        ));
+        if let Some(c) = &form.comment {
+            body.push_str(&format!(
+                "<p>{}</p><p class=\"quote\">{}</p>",
+                escape(t.you_wrote),
+                escape(c)
+            ));
+        }
+        let until = match l {
+            Lang::De => form.expires_at.format("%d.%m.%Y %H:%M UTC"),
+            Lang::En => form.expires_at.format("%Y-%m-%d %H:%M UTC"),
+        };
+        body.push_str(&format!(
+            "<p>{} {until}.</p><h2>{}</h2><p>{} #{} – {}</p><p>{}</p>",
+            escape(t.change_until),
+            escape(t.change_link),
+            escape(t.about),
+            form.ticket_number,
+            escape(&form.ticket_subject),
+            escape(t.change_intro)
+        ));
+    } else {
+        body.push_str(&format!(
+            "<h1>{}</h1><p>{} #{} – {}</p>",
+            escape(t.title),
+            escape(t.about),
+            form.ticket_number,
+            escape(&form.ticket_subject),
+        ));
     }
     if let Some(e) = error {
         body.push_str(&format!(
@@ -306,32 +336,6 @@ fn form_page(
     page(status, t, t.title, &body)
 }
 
-fn thanks_page(t: &Texts, l: Lang, answered: &Answered) -> Response {
-    let mut body = format!(
-        "<h1>{}</h1><p>{}</p>",
-        escape(t.thanks_title),
-        escape(t.thanks)
-    );
-    if let Some(c) = &answered.feedback.comment {
-        body.push_str(&format!(
-            "<p>{}</p><p class=\"quote\">{}</p>",
-            escape(t.you_wrote),
-            escape(c)
-        ));
-    }
-    let until = match l {
-        Lang::De => answered.change_until.format("%d.%m.%Y %H:%M UTC"),
-        Lang::En => answered.change_until.format("%Y-%m-%d %H:%M UTC"),
-    };
-    body.push_str(&format!(
-        "<p>{} {until}: <a href=\"{}\" rel=\"noreferrer\">{}</a></p>",
-        escape(t.change_until),
-        escape(&answered.change_url),
-        escape(t.change_link),
-    ));
-    page(StatusCode::OK, t, t.thanks_title, &body)
-}
-
 /// `GET /survey.css`: the pages' stylesheet.
 pub async fn stylesheet() -> Response {
     (
@@ -350,11 +354,13 @@ pub async fn show(
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let t = texts(lang(&headers));
+    let l = lang(&headers);
+    let t = texts(l);
     match state.desk.survey_link(&token).await {
         Ok(Ok(form)) => form_page(
             StatusCode::OK,
             t,
+            l,
             &token,
             &form,
             form.rating,
@@ -482,6 +488,7 @@ pub async fn answer(
             Ok(Ok(form)) => form_page(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 t,
+                l,
                 tok,
                 &form,
                 rating,
@@ -500,7 +507,16 @@ pub async fn answer(
         .answer_survey(&token, rating, comment.as_deref())
         .await
     {
-        Ok(Ok(a)) => thanks_page(t, l, &a),
+        // To the page of the new link: a reload shows the recorded answer again
+        // instead of posting the used link once more.
+        Ok(Ok(a)) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, format!("/survey/{}", a.change_token)),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+        )
+            .into_response(),
         Ok(Err(link)) => link_page(t, &link),
         Err(Error::Invalid { field, .. }) if field == "comment" => refuse(t.too_long).await,
         Err(Error::Invalid { .. }) => refuse(t.pick_rating).await,

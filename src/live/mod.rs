@@ -91,6 +91,14 @@ pub enum Event {
     ComplaintRaised {
         complaint: crate::desk::feedback::ComplaintItem,
     },
+    /// A complaint was worked (state, owner, outcome, note); for the feedback topic.
+    ComplaintUpdated {
+        complaint: crate::desk::feedback::ComplaintItem,
+    },
+    /// A customer changed their survey answer; for the feedback topic.
+    FeedbackUpdated {
+        feedback: crate::desk::feedback::FeedbackItem,
+    },
 }
 
 /// Who may receive an event: everyone watching the queue, a team, one ticket, or presence.
@@ -348,6 +356,30 @@ impl Hub {
             },
             &Event::ComplaintRaised {
                 complaint: complaint.clone(),
+            },
+        );
+    }
+
+    /// A complaint was worked; the leads of the ticket's team hear of it.
+    pub fn complaint_updated(&self, complaint: &crate::desk::feedback::ComplaintItem) {
+        self.publish(
+            Scope::Feedback {
+                team_id: complaint.team_id,
+            },
+            &Event::ComplaintUpdated {
+                complaint: complaint.clone(),
+            },
+        );
+    }
+
+    /// A survey answer was changed; the leads of the ticket's team hear of it.
+    pub fn feedback_updated(&self, feedback: &crate::desk::feedback::FeedbackItem) {
+        self.publish(
+            Scope::Feedback {
+                team_id: feedback.team_id,
+            },
+            &Event::FeedbackUpdated {
+                feedback: feedback.clone(),
             },
         );
     }

@@ -470,7 +470,14 @@ impl Conn {
         if let Some(agent_id) = m.author_agent_id {
             self.agent_name(agent_id).await;
         }
-        WidgetMessage::of(m, &self.visitor.visitor_id, &self.agent_names)
+        let survey = match self.state.desk.message_survey_url(m).await {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::warn!(message_id = m.id, "survey link not shown: {e}");
+                None
+            }
+        };
+        WidgetMessage::of(m, &self.visitor.visitor_id, &self.agent_names, survey)
     }
 
     async fn agent_name(&mut self, agent_id: i64) -> Option<String> {

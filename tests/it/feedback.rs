@@ -7,8 +7,11 @@ use serde_json::{Value, json};
 use switchboard::desk::tickets::Assignment;
 use switchboard::desk::{Actor, Channel, Role};
 
-use crate::support::{Engine, TestApp};
-use crate::survey::{answered, ticket_on};
+use switchboard::desk::Status;
+use switchboard::desk::feedback::FeedbackKind;
+
+use crate::support::{Engine, TestApp, desk};
+use crate::survey::{answered, outbox_rows, set_status, ticket_on};
 
 fn ids(page: &Value) -> Vec<i64> {
     page["items"]
@@ -28,6 +31,7 @@ crate::on_both! {
         let desk = app.desk.clone();
         let agent = app.signed_in(Role::Agent).await;
         let lead = app.signed_in(Role::Lead).await;
+        let started = chrono::Utc::now();
         let id = ticket_on(&desk, Channel::Chat, "visitor-7", "Das Paket war nass").await;
         desk.assign(id, Actor::System, &Assignment { agent_id: Some(Some(agent.agent_id)), team_id: None }).await.unwrap();
 
@@ -90,12 +94,29 @@ crate::on_both! {
         assert_eq!(s, 200, "{b}");
         assert_eq!((b["state"].as_str(), b["outcome"].as_str(), b["outcome_note"].as_str()), (Some("resolved"), Some("refund"), Some("Erstattet <b>voll</b>")));
         assert!(b["resolved_at"].is_string());
-        assert!(b["resolution_seconds"].as_i64().unwrap() >= 0);
+        // Raised just now and resolved now: a few seconds at most, not zero or days.
+        let took = b["resolution_seconds"].as_i64().unwrap();
+        let since_start = (chrono::Utc::now() - started).num_seconds();
+        assert!((0..=since_start).contains(&took), "{took} of at most {since_start}");
         let (_, resolved) = lead.get("/api/v1/complaints?state=resolved").await;
         assert_eq!(ids(&resolved), vec![cid]);
         let (_, open) = lead.get("/api/v1/complaints?state=open").await;
         assert!(ids(&open).is_empty());
         assert_eq!(lead.get("/api/v1/complaints?state=later").await.0, 400);
+
+        // Raised two hours ago: resolving counts those two hours.
+        let (s, _) = lead.send("PATCH", &path, json!({"state": "open"})).await;
+        assert_eq!(s, 200);
+        entity::complaint::Entity::update_many()
+            .col_expr(entity::complaint::Column::RaisedAt, sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::hours(2)))
+            .filter(entity::complaint::Column::Id.eq(cid))
+            .exec(desk.store.db())
+            .await
+            .unwrap();
+        let (s, b) = lead.send("PATCH", &path, json!({"state": "resolved"})).await;
+        assert_eq!(s, 200, "{b}");
+        let took = b["resolution_seconds"].as_i64().unwrap();
+        assert!((7200..7200 + 60).contains(&took), "{took}");
 
         // Reopened: no longer resolved; the owner cleared.
         let (s, b) = lead.send("PATCH", &path, json!({"state": "open", "owner_id": null})).await;
@@ -111,8 +132,8 @@ crate::on_both! {
             .all(desk.store.db())
             .await
             .unwrap();
-        // raised, state+owner, state+outcome+note, state+owner, state
-        assert_eq!(events.len(), 9, "{events:?}");
+        // raised, state+owner, state+outcome+note, state, state, state+owner, state
+        assert_eq!(events.len(), 11, "{events:?}");
         let (_, praise) = agent.send("POST", &format!("/api/v1/tickets/{id}/feedback"), json!({"kind": "praise"})).await;
         assert_eq!(praise["kind"], "praise");
         assert_eq!(desk.ticket(id).await.unwrap().kind, "praise");
@@ -232,5 +253,177 @@ crate::on_both! {
             }
         }
         app.stop().await;
+    }
+}
+
+/// Index jobs queued for a ticket.
+async fn index_jobs(desk: &switchboard::desk::Desk, ticket_id: i64) -> usize {
+    outbox_rows(desk, "index")
+        .await
+        .iter()
+        .filter(|p| p["ticket_id"] == ticket_id)
+        .count()
+}
+
+/// The ticket's history entries of `kind`.
+async fn history(
+    desk: &switchboard::desk::Desk,
+    ticket_id: i64,
+    kind: &str,
+) -> Vec<entity::ticket_event::Model> {
+    entity::ticket_event::Entity::find()
+        .filter(entity::ticket_event::Column::TicketId.eq(ticket_id))
+        .filter(entity::ticket_event::Column::Kind.eq(kind))
+        .all(desk.store.db())
+        .await
+        .unwrap()
+}
+
+crate::on_both! {
+    /// A complaint raised by the low-rating rule sets the ticket's kind to complaint
+    /// (one history entry) and queues the ticket for the search index, like an agent's
+    /// mark does; neither path sets the kind or queues the index twice.
+    async fn raised_complaints_set_the_kind_and_reindex_once(engine: Engine) {
+        let (desk, _ts) = desk(engine).await;
+        let id = ticket_on(&desk, Channel::Email, "rita@example.de", "Kaputt").await;
+        set_status(&desk, id, Status::Resolved).await;
+        let s = desk.ticket_survey(id).await.unwrap().unwrap();
+        desk.send_survey(s.id).await.unwrap();
+        let before = index_jobs(&desk, id).await;
+        let token = desk.survey_token(&s).unwrap();
+        desk.answer_survey(&token, 1, Some("Schlecht")).await.unwrap().expect("a good link");
+        let t = desk.ticket(id).await.unwrap();
+        assert_eq!((t.kind.as_str(), t.priority.as_str()), ("complaint", "high"));
+        let kinds = history(&desk, id, "kind").await;
+        assert_eq!(kinds.len(), 1, "{kinds:?}");
+        assert_eq!(kinds[0].data["to"], "complaint");
+        assert_eq!(kinds[0].actor_kind, "contact");
+        assert_eq!(index_jobs(&desk, id).await, before + 1, "the changed ticket is re-indexed once");
+        // A changed answer, low again: the one complaint, nothing changes on the ticket.
+        let s = desk.ticket_survey(id).await.unwrap().unwrap();
+        desk.answer_survey(&desk.survey_token(&s).unwrap(), 2, None).await.unwrap().expect("the change link");
+        assert_eq!(history(&desk, id, "kind").await.len(), 1);
+        assert_eq!(index_jobs(&desk, id).await, before + 1);
+        assert_eq!(desk.complaints(None).await.unwrap().len(), 1);
+
+        // An agent's mark: the kind set once, one index job.
+        let marked = ticket_on(&desk, Channel::Email, "sven@example.de", "Falsche Ware").await;
+        let before = index_jobs(&desk, marked).await;
+        desk.mark_ticket(marked, Actor::System, FeedbackKind::Complaint, None).await.unwrap();
+        let t = desk.ticket(marked).await.unwrap();
+        assert_eq!((t.kind.as_str(), t.priority.as_str()), ("complaint", "high"));
+        let kinds = history(&desk, marked, "kind").await;
+        assert_eq!(kinds.len(), 1, "{kinds:?}");
+        assert_eq!(index_jobs(&desk, marked).await, before + 1);
+        // Praise on a ticket: the kind set by the mark itself, one index job.
+        let praised = ticket_on(&desk, Channel::Email, "tom@example.de", "Danke").await;
+        let before = index_jobs(&desk, praised).await;
+        desk.mark_ticket(praised, Actor::System, FeedbackKind::Praise, None).await.unwrap();
+        assert_eq!(desk.ticket(praised).await.unwrap().kind, "praise");
+        assert_eq!(history(&desk, praised, "kind").await.len(), 1);
+        assert_eq!(index_jobs(&desk, praised).await, before + 1);
+    }
+}
+
+crate::on_both! {
+    /// Working a complaint and changing a survey answer reach the team's leads live:
+    /// `complaint_updated` and `feedback_updated`, with the same item shapes as the
+    /// board and the stream.
+    async fn complaint_and_answer_changes_are_live(engine: Engine) {
+        let app = TestApp::start(engine).await;
+        let desk = app.desk.clone();
+        let team = desk.create_team("Versand").await.unwrap().team.id;
+        let lead = app.signed_in(Role::Lead).await;
+        desk.set_team_member(team, lead.agent_id, true).await.unwrap();
+        let mut ws = crate::live::open(&app, &lead, &["feedback"]).await;
+        let id = ticket_on(&desk, Channel::Email, "uwe@example.de", "Zu spät").await;
+        desk.assign(id, Actor::System, &Assignment { team_id: Some(Some(team)), agent_id: None }).await.unwrap();
+        answered(&desk, id, 2, Some("Zu langsam")).await;
+        let added = crate::live::until(&mut ws, |v| v["type"] == "feedback_added").await;
+        let raised = crate::live::until(&mut ws, |v| v["type"] == "complaint_raised").await;
+        let cid = raised["complaint"]["id"].as_i64().unwrap();
+
+        let (s, b) = lead.send("PATCH", &format!("/api/v1/complaints/{cid}"), json!({"state": "in_progress", "owner_id": lead.agent_id})).await;
+        assert_eq!(s, 200, "{b}");
+        let updated = crate::live::until(&mut ws, |v| v["type"] == "complaint_updated").await;
+        assert_eq!(updated["complaint"], b, "the same shape as the API's");
+        assert_eq!(updated["complaint"]["state"], "in_progress");
+
+        let s = desk.ticket_survey(id).await.unwrap().unwrap();
+        desk.answer_survey(&desk.survey_token(&s).unwrap(), 4, Some("Doch ganz gut")).await.unwrap().expect("the change link");
+        let changed = crate::live::until(&mut ws, |v| v["type"] == "feedback_updated").await;
+        assert_eq!(changed["feedback"]["id"], added["feedback"]["id"]);
+        assert_eq!((changed["feedback"]["rating"].as_i64(), changed["feedback"]["comment"].as_str()), (Some(4), Some("Doch ganz gut")));
+        let (_, stream) = lead.get("/api/v1/feedback?kind=survey").await;
+        assert_eq!(stream["items"][0], changed["feedback"]);
+        app.stop().await;
+    }
+}
+
+crate::on_both! {
+    /// Merging contacts moves the merged contact's feedback to the survivor; erasing a
+    /// customer drops the surveys still queued for them.
+    async fn merged_contacts_keep_their_feedback(engine: Engine) {
+        let (desk, _ts) = desk(engine).await;
+        let kept = ticket_on(&desk, Channel::Email, "vera@example.de", "Frage").await;
+        let gone = ticket_on(&desk, Channel::Chat, "visitor-vera", "Noch eine").await;
+        let item = desk.mark_ticket(gone, Actor::System, FeedbackKind::Praise, Some("Nett")).await.unwrap();
+        let (survivor, merged) = (desk.ticket(kept).await.unwrap().contact_id, desk.ticket(gone).await.unwrap().contact_id);
+        assert_eq!(item.contact_id, merged);
+        desk.merge_contacts(survivor, merged, Actor::System).await.unwrap();
+        let f = entity::feedback::Entity::find_by_id(item.id).one(desk.store.db()).await.unwrap().unwrap();
+        assert_eq!(f.contact_id, survivor);
+
+        // A survey queued (not yet sent) for another customer stays; theirs goes.
+        let other = ticket_on(&desk, Channel::Email, "walt@example.de", "Hallo").await;
+        set_status(&desk, kept, Status::Resolved).await;
+        set_status(&desk, other, Status::Resolved).await;
+        let theirs = desk.ticket_survey(kept).await.unwrap().unwrap().id;
+        let others = desk.ticket_survey(other).await.unwrap().unwrap().id;
+        assert_eq!(outbox_rows(&desk, "survey").await.len(), 2);
+        desk.erase_contact(survivor, Actor::System).await.unwrap();
+        assert_eq!(outbox_rows(&desk, "survey").await, vec![json!({"survey_id": others})]);
+        assert!(entity::survey::Entity::find_by_id(theirs).one(desk.store.db()).await.unwrap().is_none());
+        assert!(entity::feedback::Entity::find_by_id(item.id).one(desk.store.db()).await.unwrap().is_none());
+    }
+}
+
+crate::on_both! {
+    /// The board lists open and in-progress complaints complete, however old, and the
+    /// newest 100 resolved ones, saying that column is cut off.
+    async fn the_board_keeps_old_open_complaints(engine: Engine) {
+        let (desk, _ts) = desk(engine).await;
+        let old = ticket_on(&desk, Channel::Email, "xaver@example.de", "Alt").await;
+        desk.mark_ticket(old, Actor::System, FeedbackKind::Complaint, None).await.unwrap();
+        entity::complaint::Entity::update_many()
+            .col_expr(entity::complaint::Column::RaisedAt, sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::days(400)))
+            .exec(desk.store.db())
+            .await
+            .unwrap();
+        let now = chrono::Utc::now();
+        let mut rows = Vec::new();
+        for n in 0..101 {
+            let t = ticket_on(&desk, Channel::Email, &format!("k{n}@example.de"), "Neu").await;
+            rows.push(entity::complaint::ActiveModel {
+                ticket_id: sea_orm::Set(t),
+                state: sea_orm::Set("resolved".into()),
+                source: sea_orm::Set("agent".into()),
+                outcome: sea_orm::Set(Some("refund".into())),
+                raised_at: sea_orm::Set(now - chrono::Duration::minutes(n)),
+                resolved_at: sea_orm::Set(Some(now)),
+                resolution_seconds: sea_orm::Set(Some(60 * n)),
+                updated_at: sea_orm::Set(now),
+                ..Default::default()
+            });
+        }
+        entity::complaint::Entity::insert_many(rows).exec(desk.store.db()).await.unwrap();
+        let board = desk.complaint_board(None).await.unwrap();
+        assert!(board.items.iter().any(|c| c.ticket_id == old && c.state == "open"), "the old open complaint stays");
+        let resolved: Vec<_> = board.items.iter().filter(|c| c.state == "resolved").collect();
+        assert_eq!(resolved.len(), 100);
+        assert_eq!(resolved[0].resolution_seconds, Some(0), "newest first");
+        assert_eq!(board.cut_off, vec![switchboard::desk::feedback::ComplaintState::Resolved]);
+        let only = desk.complaint_board(Some(switchboard::desk::feedback::ComplaintState::Open)).await.unwrap();
+        assert_eq!((only.items.len(), only.cut_off.len()), (1, 0));
     }
 }

@@ -133,7 +133,18 @@ crate::on_both! {
         let out: Vec<_> = view.messages.iter().filter(|m| m.message.direction == "out").collect();
         assert_eq!(out.len(), 1, "one survey message, however often the job runs");
         let m = &out[0].message;
-        assert!(m.text.contains("http://127.0.0.1:8080/survey/"), "{}", m.text);
+        // Stored (what agents and the search index see): the placeholder, no token.
+        let token = desk.survey_token(&s).unwrap();
+        assert!(!m.text.contains("/survey/") && !m.text.contains(&token), "{}", m.text);
+        assert!(m.text.ends_with("\n[survey link]"), "{}", m.text);
+        // Delivered: the working link in its place.
+        let delivered = desk.for_delivery(m.clone()).await.unwrap();
+        assert!(delivered.text.ends_with(&format!("\nhttp://127.0.0.1:8080/survey/{token}")), "{}", delivered.text);
+        assert!(!delivered.text.contains("[survey link]"));
+        // An agent's reply that looks like a survey is no survey: delivered as written.
+        let mut lookalike = m.clone();
+        lookalike.author_agent_id = Some(1);
+        assert_eq!(desk.for_delivery(lookalike).await.unwrap().text, m.text);
         assert_eq!(m.author_agent_id, None);
         assert_eq!(m.delivery_status, "queued");
         let addresses = m.addresses.clone().unwrap();
@@ -149,6 +160,8 @@ crate::on_both! {
         let s = desk.ticket_survey(id).await.unwrap().unwrap();
         assert_eq!(s.status, "sent");
         assert!(s.sent_at.is_some());
+        // The delivered link works.
+        assert!(desk.answer_survey(&token, 4, None).await.unwrap().is_ok());
 
         // A machine gets none.
         let robot = receive(&desk, &mail("Shop <no-reply@shop.example>", "r1@shop.example", "Ihre Bestellung", "Automatisch erzeugt")).await;
@@ -247,7 +260,9 @@ crate::on_both! {
         let view = desk.ticket_detail(id).await.unwrap();
         let sent = view.messages.iter().find(|m| m.message.direction == "out").unwrap();
         let token = desk.survey_token(&s).unwrap();
-        assert!(sent.message.text.contains(&format!("{ORIGIN}/survey/{token}")));
+        assert!(!sent.message.text.contains(&token), "no link in the stored text");
+        let delivered = desk.for_delivery(sent.message.clone()).await.unwrap();
+        assert!(delivered.text.contains(&format!("{ORIGIN}/survey/{token}")));
         let client = reqwest::Client::new();
 
         let (status, csp, html) = page(&client, &local(&app, &token), "en").await;
@@ -281,16 +296,31 @@ crate::on_both! {
         assert_eq!(post_form(&client, &local(&app, &token), None, &[("rating", "3"), ("comment", &long)]).await.0, 422);
         assert!(desk.ticket_survey(id).await.unwrap().unwrap().feedback_id.is_none());
 
-        // Answered, with a hostile comment: escaped on the thank-you page.
+        // Answered, with a hostile comment: 303 to the new link's page, which thanks,
+        // shows the comment escaped and the change form; a reload shows it again.
         let hostile = "<script>alert('x')</script><img src=x onerror=alert(1)>";
-        let (status, thanks) = post_form(&client, &local(&app, &token), Some(ORIGIN), &[("rating", "4"), ("comment", hostile)]).await;
-        assert_eq!(status, 200, "{thanks}");
-        assert!(!thanks.contains("<script>") && !thanks.contains("<img"), "{thanks}");
-        assert!(thanks.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"));
+        let no_follow = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let res = no_follow
+            .post(local(&app, &token))
+            .header("origin", ORIGIN)
+            .form(&[("rating", "4"), ("comment", hostile)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 303);
         let s2 = desk.ticket_survey(id).await.unwrap().unwrap();
         assert_eq!((s2.status.as_str(), s2.link_version), ("answered", 1));
         let change = desk.survey_token(&s2).unwrap();
-        assert!(thanks.contains(&format!("{ORIGIN}/survey/{change}")));
+        assert_eq!(res.headers()["location"], format!("/survey/{change}").as_str());
+        for _reload in 0..2 {
+            let (status, _, thanks) = page(&client, &local(&app, &change), "en").await;
+            assert_eq!(status, 200, "{thanks}");
+            assert!(thanks.contains("<h1>Thank you!</h1>"), "{thanks}");
+            assert!(!thanks.contains("<script>") && !thanks.contains("<img"), "{thanks}");
+            assert!(thanks.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"));
+            assert!(thanks.contains(&format!("action=\"/survey/{change}\"")), "{thanks}");
+        }
+        assert_eq!(desk.ticket_survey(id).await.unwrap().unwrap().link_version, 1, "reloads post nothing");
         let feedback = entity::feedback::Entity::find().all(desk.store.db()).await.unwrap();
         assert_eq!(feedback.len(), 1);
         assert_eq!((feedback[0].kind.as_str(), feedback[0].rating, feedback[0].source.as_str()), ("survey", Some(4), "survey"));
@@ -307,8 +337,9 @@ crate::on_both! {
         assert_eq!(status, 200);
         assert!(form.contains("value=\"4\" checked"));
         assert!(form.contains("&lt;script&gt;") && !form.contains("<script>"));
-        let (status, _) = post_form(&client, &local(&app, &change), Some(ORIGIN), &[("rating", "5"), ("comment", "Alles gut")]).await;
-        assert_eq!(status, 200);
+        let (status, changed) = post_form(&client, &local(&app, &change), Some(ORIGIN), &[("rating", "5"), ("comment", "Alles gut")]).await;
+        assert_eq!(status, 200, "followed to the next link's page");
+        assert!(changed.contains("value=\"5\" checked") && changed.contains("Alles gut"), "{changed}");
         let feedback = entity::feedback::Entity::find().all(desk.store.db()).await.unwrap();
         assert_eq!(feedback.len(), 1, "a change is no second answer");
         assert_eq!((feedback[0].rating, feedback[0].comment.as_deref()), (Some(5), Some("Alles gut")));
@@ -469,7 +500,21 @@ async fn survey_over_telegram() {
             .find(|m| m.message.direction == "out" && m.message.delivery_status == "sent")
     })
     .await;
-    assert!(delivered.message.text.contains("/survey/"));
+    // The stored message has the placeholder; the Telegram message has the working link.
+    assert!(
+        !delivered.message.text.contains("/survey/"),
+        "{}",
+        delivered.message.text
+    );
+    assert!(delivered.message.text.ends_with("[survey link]"));
+    let s = desk.ticket_survey(ticket_id).await.unwrap().unwrap();
+    let token = desk.survey_token(&s).unwrap();
+    let text = survey["text"].as_str().unwrap();
+    assert!(text.ends_with(&format!("/survey/{token}")), "{text}");
+    assert!(!text.contains("[survey link]"));
+    let link = text.rsplit('\n').next().unwrap();
+    let page = reqwest::get(link.replace(ORIGIN, &app.base)).await.unwrap();
+    assert_eq!(page.status(), 200, "the delivered link works");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let surveys = sent
         .0
@@ -520,19 +565,28 @@ async fn the_widget_rates_inline() {
         .find(|m| m.message.direction == "out")
         .unwrap()
         .message;
-    let shown = switchboard::channels::chat::WidgetMessage::of(m, "visitor-9", &Default::default())
-        .unwrap();
+    assert!(!m.text.contains("/survey/"), "no link in the stored text");
+    let link = desk.message_survey_url(m).await.unwrap();
+    let shown =
+        switchboard::channels::chat::WidgetMessage::of(m, "visitor-9", &Default::default(), link)
+            .unwrap();
     let url = shown.survey.expect("the widget learns the survey's link");
     assert_eq!(url, desk.survey_url(&s).unwrap());
     assert!(url.starts_with(&format!("{ORIGIN}/survey/")));
-    // The customer's own message is no survey.
+    assert!(shown.text.ends_with(&url) && !shown.text.contains("[survey link]"));
+    // The customer's own message is no survey, even with a survey-like word in it.
     let first = &view.messages[0].message;
-    assert!(
-        switchboard::channels::chat::WidgetMessage::of(first, "visitor-9", &Default::default())
-            .unwrap()
-            .survey
-            .is_none()
+    assert_eq!(desk.message_survey_url(first).await.unwrap(), None);
+    let mut typed = Inbound::text(
+        Channel::Chat,
+        "visitor-9:c2",
+        IdentityClaim::new(IdentityKind::Visitor, "visitor-9"),
+        "see https://evil.example/survey/1.0.1.x",
     );
+    typed.channel_id = Some(site.channel.id);
+    let typed = desk.ingest(&typed).await.unwrap();
+    let typed = desk.message(typed.message_id).await.unwrap();
+    assert_eq!(desk.message_survey_url(&typed).await.unwrap(), None);
 
     let local = url.replace(ORIGIN, &app.base);
     let client = reqwest::Client::new();

@@ -132,13 +132,24 @@ async fn feedback_by_keyboard_in_the_console_and_on_the_survey_page() {
     let survey_answer = answer.iter().find(|f| f.kind == "survey").unwrap();
     assert_eq!(survey_answer.rating, Some(4));
 
-    // The new link changes the answer.
-    mia.find(Locator::Css("main a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // The thank-you page is the new link's page: a reload shows it again (no second
+    // post of the used link), with the change form below.
+    assert!(
+        mia.current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/survey/")
+    );
+    mia.refresh().await.unwrap();
+    wait_until(
+        &mia,
+        "the thank-you page after a reload",
+        "return document.querySelector('h1') && document.querySelector('h1').textContent === 'Vielen Dank!';",
+        vec![],
+    )
+    .await;
+    // The form below changes the answer.
     wait_for(&mia, "input[name=rating][value='4']:checked").await;
     mia.find(Locator::Css("input[name=rating][value='5']"))
         .await

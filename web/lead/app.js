@@ -202,6 +202,10 @@ class SbLead extends HTMLElement {
     } else if (message.type === 'complaint_raised' && message.complaint) {
       this.panels.complaints.applyLive(message.complaint);
       this.toast(lt('complaints.raised', { number: message.complaint.ticket_number }), '#complaints');
+    } else if (message.type === 'complaint_updated' && message.complaint) {
+      this.panels.complaints.applyLive(message.complaint);
+    } else if (message.type === 'feedback_updated' && message.feedback) {
+      this.panels.feedback.applyUpdate(message.feedback);
     } else if (message.type === 'session_ended') {
       guard(this, this.checkSession());
     }

@@ -8,12 +8,15 @@ import { lt, word } from './strings.js';
 import { agentOptions, formatDuration, selectField, ticketHref } from './common.js';
 
 const STATES = ['open', 'in_progress', 'resolved', 'rejected'];
+// Resolved and rejected columns list this many, newest first (the API's limit).
+const CLOSED_LIMIT = 100;
 const OUTCOMES = ['refund', 'replacement', 'repair', 'credit', 'apology', 'explanation', 'rejected'];
 
 class SbComplaints extends HTMLElement {
   constructor() {
     super();
     this.items = new Map();
+    this.cutOff = new Set();
     this.loaded = false;
     this.editing = null;
     this.errors = new Map();
@@ -40,12 +43,14 @@ class SbComplaints extends HTMLElement {
     this.status.textContent = lt('common.loading');
     const page = await api.get(`/complaints${query({})}`);
     this.items = new Map((page.items || []).map((c) => [c.id, c]));
+    this.cutOff = new Set(page.cut_off || []);
     this.loaded = true;
     this.status.textContent = '';
     this.render();
   }
 
-  /** A `complaint_raised` event: the card appears in its column. */
+  /** A `complaint_raised` or `complaint_updated` event: the card appears in (or moves
+   *  to) its column with what changed; a card being edited keeps the lead's draft. */
   applyLive(complaint) {
     if (!this.loaded) return;
     this.items.set(complaint.id, complaint);
@@ -71,6 +76,9 @@ class SbComplaints extends HTMLElement {
       return h('section', { class: `board-column state-${state}`, 'aria-labelledby': titleId, dataset: { state } },
         h('h2', { class: 'section-title', id: titleId },
           h('span', { text: word('cstate', state) }), ' ', h('span', { class: 'count', text: String(cards.length) })),
+        this.cutOff.has(state)
+          ? h('p', { class: 'muted column-cut-off', text: lt('complaints.cutOff', { count: CLOSED_LIMIT }) })
+          : null,
         cards.length
           ? h('ul', { class: 'cards' }, cards.map((c) => this.renderCard(c)))
           : h('p', { class: 'muted column-empty', text: lt('complaints.empty') }));

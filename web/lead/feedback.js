@@ -97,6 +97,17 @@ class SbFeedbackStream extends HTMLElement {
     if (node) node.classList.add('is-fresh');
   }
 
+  /** A `feedback_updated` event (a changed survey answer): the item changes in place,
+   *  or leaves the list when it no longer matches the filters. */
+  applyUpdate(item) {
+    if (!this.loaded) return;
+    const at = this.items.findIndex((i) => i.id === item.id);
+    if (at < 0) return;
+    if (this.matches(item)) this.items[at] = item;
+    else this.items.splice(at, 1);
+    this.render();
+  }
+
   matches(item) {
     const f = this.filters;
     const day = String(item.created_at || '').slice(0, 10);
