@@ -512,7 +512,7 @@ impl Desk {
             if reopened || (status == Status::Pending && !quiet) {
                 update.status = Set(Status::Open.as_str().into());
                 let actor = Actor::Contact(contact.id);
-                let sla = super::sla::status_change(
+                super::sla::status_change(
                     &**tx,
                     &ticket,
                     status,
@@ -520,10 +520,8 @@ impl Desk {
                     actor,
                     at,
                     &mut update,
-                );
-                if let Some(breach) = sla.await? {
-                    breach.record(&**tx, ticket.id, at).await?;
-                }
+                )
+                .await?;
             }
             if reopened {
                 update.resolved_at = Set(None);
@@ -727,6 +725,13 @@ impl Desk {
         let Some(t) = candidate else {
             return Ok(Threading::New { previous: None });
         };
+        // The message may reopen or resume the ticket: lock its row against an agent
+        // changing its status at the same time, and judge it as it is now.
+        self.store.lock_row(tx, "ticket", t.id).await?;
+        let t = ticket::Entity::find_by_id(t.id)
+            .one(db)
+            .await?
+            .ok_or_else(|| Error::not_found("ticket", t.id))?;
         if stored::<Status>(&t.status)?.is_active() {
             return Ok(Threading::Existing(t));
         }

@@ -3,7 +3,8 @@
 //! customer, the verdicts (met or breached), and the watcher that warns before a due time
 //! and records a breach when one passes.
 //!
-//! Due times are set when a ticket is created and when its team or priority changes;
+//! Due times are set when a ticket is created and when its team or priority changes while
+//! its clocks run (a resolved or closed ticket keeps the due times it was judged on);
 //! later edits of a policy or calendar leave the due times of existing tickets alone.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -51,8 +52,11 @@ pub struct Calendar {
 /// (a missing day is closed) and `holidays` like `["2026-12-24"]`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Hours {
+    /// IANA time zone the hours are in, like `Europe/Berlin`.
     pub time_zone: String,
+    /// Per weekday key (`mon`…`sun`) the open spans as `["HH:MM", "HH:MM"]`.
     pub hours: BTreeMap<String, Vec<(String, String)>>,
+    /// Whole days closed, as `YYYY-MM-DD`.
     #[serde(default)]
     pub holidays: Vec<String>,
 }
@@ -174,6 +178,7 @@ impl Calendar {
             .map(move |&(a, b)| (self.instant(date, a, false), self.instant(date, b, true)))
     }
 
+    /// The local date of an instant in the calendar's time zone.
     fn local_date(&self, t: DateTime<Utc>) -> NaiveDate {
         t.with_timezone(&self.tz).date_naive()
     }
@@ -197,13 +202,16 @@ pub fn hours_of(m: &calendar::Model) -> Result<Hours> {
 /// The clock an SLA counts on: around the clock, or a calendar's business hours.
 #[derive(Clone, Debug)]
 pub enum Clock {
+    /// Every second counts: no calendar.
     Always,
+    /// Only the calendar's open hours count.
     Hours(Calendar),
 }
 
 impl Clock {
     /// The instant when `seconds` of business time have passed since `from`; None when
     /// the calendar is not open that much within three years.
+    #[cfg(test)]
     pub fn add(&self, from: DateTime<Utc>, seconds: i64) -> Option<DateTime<Utc>> {
         self.add_span(from, chrono::Duration::seconds(seconds))
     }
@@ -234,6 +242,7 @@ impl Clock {
     }
 
     /// Business seconds between two instants (0 when `to` is not after `from`).
+    #[cfg(test)]
     pub fn between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
         self.span(from, to).num_seconds()
     }
@@ -274,7 +283,9 @@ super::words! {
 /// A policy with the clock it counts on.
 #[derive(Clone, Debug)]
 pub struct Policy {
+    /// The stored policy: its targets and what it covers.
     pub model: sla_policy::Model,
+    /// The clock its targets count on (its calendar's hours, or around the clock).
     pub clock: Clock,
 }
 
@@ -441,7 +452,9 @@ async fn paused_time<C: ConnectionTrait>(
 
 /// Chooses a ticket's policy again for its (new) team and priority and sets its due
 /// times from its creation, pauses deducted; a first response already given keeps its due
-/// time. Nothing changes when the policy stays the same, unless `force`.
+/// time, and so do both clocks of a resolved or closed ticket (they stopped and got their
+/// verdict against the due times they had; a reopen moves them by the pause).
+/// Nothing changes when the policy stays the same, unless `force`.
 pub(crate) async fn reassess<C: ConnectionTrait>(
     db: &C,
     t: &ticket::Model,
@@ -456,6 +469,9 @@ pub(crate) async fn reassess<C: ConnectionTrait>(
         return Ok(());
     }
     row.sla_policy_id = Set(id);
+    if !super::stored::<Status>(&t.status)?.is_active() {
+        return Ok(());
+    }
     let Some(p) = policy else {
         if t.first_response_at.is_none() {
             row.first_response_due_at = Set(None);
@@ -474,7 +490,9 @@ pub(crate) async fn reassess<C: ConnectionTrait>(
 /// A breach to record in the ticket's history.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Breach {
+    /// The clock that breached.
     pub metric: Metric,
+    /// The due time it passed.
     pub due_at: DateTime<Utc>,
 }
 
@@ -498,9 +516,10 @@ impl Breach {
     }
 }
 
-/// The verdict on a clock that stops at `at` (or stopped when the ticket was paused):
-/// breached when that is after the due time; None without a due time. Returns the
-/// verdict and, when it newly turns into a breach, the breach to record.
+/// The verdict on a clock that stops at `stopped` (or stopped when the ticket was
+/// paused): breached when that is after the due time, or when it was breached before (a
+/// breach once given stays); None without a due time. Returns the verdict and, when it
+/// newly turns into a breach, the breach to record.
 fn verdict(
     metric: Metric,
     due: Option<DateTime<Utc>>,
@@ -510,7 +529,7 @@ fn verdict(
     let Some(due_at) = due else {
         return (before, None);
     };
-    let breached = stopped > due_at;
+    let breached = before == Some(true) || stopped > due_at;
     let newly = (breached && before != Some(true)).then_some(Breach { metric, due_at });
     (Some(breached), newly)
 }
@@ -534,10 +553,14 @@ pub(crate) fn first_response(
     breach
 }
 
-/// A ticket's status changes from `from` to `to` at `at`: pauses or resumes its clocks
-/// (moving the due times later by the business time of the pause, and recording the
-/// pause in its history), and on resolution writes the resolution's seconds and verdict.
-/// Returns the breach to record, if it is a new one.
+/// A ticket's status changes from `from` to `to` at `at`: the one SLA hook of every
+/// status change (agent or customer). It pauses or resumes the clocks (a resume moves the
+/// due times later by the business time of the pause and records the pause in the
+/// history as `sla_resumed`, with or without a policy, so a policy given later deducts
+/// it), and when the ticket is resolved or closed writes the resolution's seconds and
+/// verdict. A ticket resolved without any agent reply gets its first-response verdict
+/// then too, judged at the same instant its clocks stopped (a later reply can still turn
+/// a met verdict into a breach, never back). New breaches are recorded in the history.
 pub(crate) async fn status_change<C: ConnectionTrait>(
     db: &C,
     t: &ticket::Model,
@@ -546,8 +569,8 @@ pub(crate) async fn status_change<C: ConnectionTrait>(
     actor: Actor,
     at: DateTime<Utc>,
     row: &mut ticket::ActiveModel,
-) -> Result<Option<Breach>> {
-    let mut breach = None;
+) -> Result<()> {
+    let mut breaches = Vec::new();
     if from.is_active() && !to.is_active() {
         row.resolution_seconds = Set(Some((at - t.created_at).num_seconds().max(0)));
         let stopped = match (from, t.sla_paused_at) {
@@ -561,18 +584,29 @@ pub(crate) async fn status_change<C: ConnectionTrait>(
             stopped,
         );
         row.resolution_breached = Set(v);
-        breach = b;
+        breaches.extend(b);
+        if t.first_response_at.is_none() && t.first_response_due_at.is_some() {
+            let (v, b) = verdict(
+                Metric::FirstResponse,
+                t.first_response_due_at,
+                t.first_response_breached,
+                stopped,
+            );
+            row.first_response_breached = Set(v);
+            breaches.extend(b);
+        }
     }
-    if !paused(from) && paused(to) && t.sla_policy_id.is_some() {
+    if !paused(from) && paused(to) {
         row.sla_paused_at = Set(Some(at));
     }
     if paused(from) && !paused(to) {
         row.sla_paused_at = Set(None);
-        if let (Some(since), Some(id)) = (t.sla_paused_at, t.sla_policy_id) {
-            let clock = match policy_by_id(db, id).await? {
-                Some(p) => p.clock,
-                None => Clock::Always,
-            };
+        if let Some(since) = t.sla_paused_at {
+            let clock = match t.sla_policy_id {
+                Some(id) => policy_by_id(db, id).await?.map(|p| p.clock),
+                None => None,
+            }
+            .unwrap_or(Clock::Always);
             let later = |due: Option<DateTime<Utc>>| match due {
                 Some(d) if d > since => clock.add_span(at, clock.span(since, d)),
                 other => other,
@@ -592,27 +626,15 @@ pub(crate) async fn status_change<C: ConnectionTrait>(
             .await?;
         }
     }
-    Ok(breach)
-}
-
-/// A due time the watcher acts on.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Due {
-    pub ticket_id: i64,
-    pub metric: Metric,
-    pub due_at: DateTime<Utc>,
+    for b in breaches {
+        b.record(db, t.id, at).await?;
+    }
+    Ok(())
 }
 
 /// The due times already warned about, so each warns once.
 #[derive(Debug, Default)]
 pub struct Warned(HashSet<(i64, Metric, DateTime<Utc>)>);
-
-/// What one round of the watcher did.
-#[derive(Debug, Default)]
-pub struct Round {
-    pub breached: Vec<Due>,
-    pub warned: Vec<Due>,
-}
 
 impl Metric {
     fn due_column(self) -> ticket::Column {
@@ -657,18 +679,26 @@ impl Metric {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyInput {
+    /// The policy's name (required on creation).
     pub name: Option<String>,
+    /// The team it covers; `null` for every team.
     #[serde(default, deserialize_with = "nullable")]
     pub team_id: Option<Option<i64>>,
+    /// The priority it covers; `null` for every priority.
     #[serde(default, deserialize_with = "nullable")]
     pub priority: Option<Option<Priority>>,
+    /// The calendar whose hours count; `null` for around the clock.
     #[serde(default, deserialize_with = "nullable")]
     pub calendar_id: Option<Option<i64>>,
+    /// Business minutes to the first agent reply; `null` for no target.
     #[serde(default, deserialize_with = "nullable")]
     pub first_response_minutes: Option<Option<i32>>,
+    /// Business minutes to the resolution; `null` for no target.
     #[serde(default, deserialize_with = "nullable")]
     pub resolution_minutes: Option<Option<i32>>,
+    /// Minutes before a due time the watcher warns (15 by default).
     pub warn_minutes: Option<i32>,
+    /// Whether new and reassessed tickets may get this policy (true by default).
     pub active: Option<bool>,
 }
 
@@ -676,21 +706,32 @@ pub struct PolicyInput {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarInput {
+    /// The calendar's name (required on creation).
     pub name: Option<String>,
+    /// IANA time zone (required on creation).
     pub time_zone: Option<String>,
+    /// Open spans per weekday, as in [`Hours`] (required on creation).
     pub hours: Option<BTreeMap<String, Vec<(String, String)>>>,
+    /// Whole days closed, as `YYYY-MM-DD`.
     pub holidays: Option<Vec<String>>,
 }
 
 /// A calendar as the API shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct CalendarView {
+    /// The calendar's id.
     pub id: i64,
+    /// Its name.
     pub name: String,
+    /// IANA time zone of its hours.
     pub time_zone: String,
+    /// Open spans per weekday, as in [`Hours`].
     pub hours: BTreeMap<String, Vec<(String, String)>>,
+    /// Whole days closed, as `YYYY-MM-DD`.
     pub holidays: Vec<String>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it was last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -1006,11 +1047,10 @@ impl Desk {
 
     /// One round of the watcher: records the breaches of due times that passed and
     /// warns about the ones coming up within their policy's warning time, each once.
-    pub async fn sla_check(&self, warned: &mut Warned) -> Result<Round> {
+    pub async fn sla_check(&self, warned: &mut Warned) -> Result<()> {
         let at = now();
-        let mut round = Round::default();
         for metric in Metric::ALL {
-            round.breached.extend(self.breach_round(*metric, at).await?);
+            self.breach_round(*metric, at).await?;
         }
         let policies: HashMap<i64, i32> = sla_policy::Entity::find()
             .all(self.store.db())
@@ -1019,7 +1059,7 @@ impl Desk {
             .map(|p| (p.id, p.warn_minutes))
             .collect();
         let Some(ahead) = policies.values().copied().max().filter(|m| *m > 0) else {
-            return Ok(round);
+            return Ok(());
         };
         let horizon = at + chrono::Duration::minutes(ahead.into());
         warned.0.retain(|(_, _, due)| *due > at);
@@ -1036,36 +1076,90 @@ impl Desk {
                     continue;
                 }
                 self.hub.sla(&t, false, metric.as_str(), due);
-                round.warned.push(Due {
-                    ticket_id: t.id,
-                    metric: *metric,
-                    due_at: due,
-                });
             }
         }
-        Ok(round)
+        Ok(())
     }
 
     /// Tickets whose clock of `metric` runs, without a breach, due in (`after`, `until`],
-    /// soonest first. SQLite is told to read the due time's index: its planner would
-    /// otherwise pick the status index and read the whole backlog every round.
+    /// soonest first.
     async fn running_due(
         &self,
         metric: Metric,
         after: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<ticket::Model>> {
-        let col = metric.due_column();
-        let query = ticket::Entity::find()
-            .filter(col.gt(after))
-            .filter(col.lte(until))
-            .filter(metric.running())
-            .order_by_asc(col)
-            .limit(WATCH_BATCH);
-        if self.store.is_postgres() {
-            return Ok(query.all(self.store.db()).await?);
+        let backend = self.store.db().get_database_backend();
+        let statement = running_due_statement(metric, after, until, backend);
+        Ok(ticket::Entity::find()
+            .from_raw_sql(statement)
+            .all(self.store.db())
+            .await?)
+    }
+
+    /// Marks the running clocks of `metric` whose due time passed as breached.
+    async fn breach_round(&self, metric: Metric, at: DateTime<Utc>) -> Result<()> {
+        let since = at - chrono::Duration::days(LOOKBACK_DAYS);
+        for t in self.running_due(metric, since, at).await? {
+            self.record_breach(metric, t.id, at).await?;
         }
-        let mut statement = query.build(sea_orm::DbBackend::Sqlite);
+        Ok(())
+    }
+
+    /// Records the breach of a ticket's clock of `metric` if, at `at`, it runs without a
+    /// breach and its due time has passed: once even with several nodes watching or the
+    /// due time moved since it was read. Records it in the history and tells the queue;
+    /// returns the due time breached, or None when nothing was to record.
+    pub async fn record_breach(
+        &self,
+        metric: Metric,
+        ticket_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let tx = self.store.write().await?;
+        let changed = ticket::Entity::update_many()
+            .col_expr(metric.breached_column(), Expr::value(true))
+            .filter(ticket::Column::Id.eq(ticket_id))
+            .filter(metric.due_column().lte(at))
+            .filter(metric.running())
+            .exec(&*tx)
+            .await?;
+        if changed.rows_affected != 1 {
+            return Ok(None);
+        }
+        let t = ticket::Entity::find_by_id(ticket_id)
+            .one(&*tx)
+            .await?
+            .ok_or_else(|| Error::not_found("ticket", ticket_id))?;
+        let Some(due_at) = metric.due_of(&t) else {
+            return Ok(None);
+        };
+        Breach { metric, due_at }.record(&*tx, t.id, at).await?;
+        tx.commit().await?;
+        self.hub.sla(&t, true, metric.as_str(), due_at);
+        self.hub.ticket(&t, false);
+        Ok(Some(due_at))
+    }
+}
+
+/// The watcher's query for tickets whose clock of `metric` runs, without a breach, due in
+/// (`after`, `until`], soonest first. SQLite is told to read the due time's index: its
+/// planner would otherwise pick the status index and read the whole backlog every round.
+fn running_due_statement(
+    metric: Metric,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+    backend: sea_orm::DbBackend,
+) -> sea_orm::Statement {
+    let col = metric.due_column();
+    let mut statement = ticket::Entity::find()
+        .filter(col.gt(after))
+        .filter(col.lte(until))
+        .filter(metric.running())
+        .order_by_asc(col)
+        .limit(WATCH_BATCH)
+        .build(backend);
+    if backend == sea_orm::DbBackend::Sqlite {
         let index = match metric {
             Metric::FirstResponse => "ix_ticket_first_response_due_at",
             Metric::Resolution => "ix_ticket_resolution_due_at",
@@ -1075,52 +1169,8 @@ impl Desk {
             &format!("FROM \"ticket\" INDEXED BY \"{index}\""),
             1,
         );
-        Ok(ticket::Entity::find()
-            .from_raw_sql(statement)
-            .all(self.store.db())
-            .await?)
     }
-
-    /// Marks the running clocks of `metric` whose due time passed as breached, once even
-    /// with several nodes watching, records it and tells the queue.
-    async fn breach_round(&self, metric: Metric, at: DateTime<Utc>) -> Result<Vec<Due>> {
-        let since = at - chrono::Duration::days(LOOKBACK_DAYS);
-        let passed = self.running_due(metric, since, at).await?;
-        let mut done = Vec::new();
-        for t in passed {
-            let Some(due_at) = metric.due_of(&t) else {
-                continue;
-            };
-            let tx = self.store.write().await?;
-            let verdict_open = Condition::any()
-                .add(metric.breached_column().is_null())
-                .add(metric.breached_column().eq(false));
-            let changed = ticket::Entity::update_many()
-                .col_expr(metric.breached_column(), Expr::value(true))
-                .filter(ticket::Column::Id.eq(t.id))
-                .filter(verdict_open)
-                .filter(metric.running())
-                .exec(&*tx)
-                .await?;
-            if changed.rows_affected != 1 {
-                continue;
-            }
-            Breach { metric, due_at }.record(&*tx, t.id, at).await?;
-            let t = ticket::Entity::find_by_id(t.id)
-                .one(&*tx)
-                .await?
-                .ok_or_else(|| Error::not_found("ticket", t.id))?;
-            tx.commit().await?;
-            self.hub.sla(&t, true, metric.as_str(), due_at);
-            self.hub.ticket(&t, false);
-            done.push(Due {
-                ticket_id: t.id,
-                metric,
-                due_at,
-            });
-        }
-        Ok(done)
-    }
+    statement
 }
 
 /// The watcher: every `every`, records passed due times as breaches and warns about
@@ -1440,6 +1490,59 @@ mod tests {
             active: true,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_breach_once_given_stays() {
+        let due = utc("2026-11-27T12:00:00Z");
+        let (early, late) = (utc("2026-11-27T11:00:00Z"), utc("2026-11-27T13:00:00Z"));
+        let fr = Metric::FirstResponse;
+        // Before the due time: met; after it: a new breach to record.
+        assert!(matches!(
+            verdict(fr, Some(due), None, early),
+            (Some(false), None)
+        ));
+        assert!(
+            matches!(verdict(fr, Some(due), None, late), (Some(true), Some(b)) if b.due_at == due)
+        );
+        assert!(matches!(
+            verdict(fr, Some(due), Some(false), late),
+            (Some(true), Some(_))
+        ));
+        // A recorded breach stays a breach even if the clock is later seen to stop in
+        // time, and is not recorded again.
+        assert!(matches!(
+            verdict(fr, Some(due), Some(true), early),
+            (Some(true), None)
+        ));
+        assert!(matches!(
+            verdict(fr, Some(due), Some(true), late),
+            (Some(true), None)
+        ));
+        // No due time: the verdict stays as it was.
+        assert!(matches!(
+            verdict(fr, None, Some(true), late),
+            (Some(true), None)
+        ));
+    }
+
+    #[test]
+    fn the_watcher_reads_the_due_index_on_sqlite() {
+        let (a, b) = (utc("2026-11-20T00:00:00Z"), utc("2026-11-27T00:00:00Z"));
+        for (metric, index) in [
+            (Metric::FirstResponse, "ix_ticket_first_response_due_at"),
+            (Metric::Resolution, "ix_ticket_resolution_due_at"),
+        ] {
+            let sql = running_due_statement(metric, a, b, sea_orm::DbBackend::Sqlite).sql;
+            let hint = format!("FROM \"ticket\" INDEXED BY \"{index}\"");
+            assert_eq!(sql.matches(&hint).count(), 1, "{sql}");
+            let sql = running_due_statement(metric, a, b, sea_orm::DbBackend::Postgres).sql;
+            assert!(!sql.contains("INDEXED BY"), "{sql}");
+            assert!(
+                sql.contains(index.trim_start_matches("ix_ticket_")),
+                "{sql}"
+            );
         }
     }
 

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -315,7 +315,8 @@ impl Desk {
                 breach.record(&*tx, t.id, at).await?;
             }
         }
-        update.update(&*tx).await?;
+        // The status change sees the first response just given.
+        let t = update.update(&*tx).await?;
         record(&*tx, t.id, actor, "reply", json!({"message_id": m.id}), at).await?;
         let status = match input.status {
             Some(s) => s,
@@ -433,61 +434,50 @@ impl Desk {
             check_text("subject", subject, 998)?;
         }
         let tx = self.store.write().await?;
-        let t = self.ticket_for_update(&tx, ticket_id).await?;
+        let mut t = self.ticket_for_update(&tx, ticket_id).await?;
         let at = now();
-        if let Some(status) = change.status {
+        // A new priority may bring a new policy and due times, which apply while the
+        // clocks run: before a running ticket is resolved (so its verdict is judged on
+        // them), after a stopped one is reopened.
+        let status_first = !stored::<Status>(&t.status)?.is_active();
+        if status_first && let Some(status) = change.status {
             self.set_status(&tx, &t, status, actor, at).await?;
+            t = self.ticket_for_update(&tx, ticket_id).await?;
         }
         let mut update = ticket::ActiveModel {
             id: Set(t.id),
             updated_at: Set(at),
             ..Default::default()
         };
+        // The history lists the status change first, then the fields.
+        let mut changes = Vec::new();
         if let Some(p) = change.priority
             && p.as_str() != t.priority
         {
             update.priority = Set(p.as_str().into());
             super::sla::reassess(&*tx, &t, t.team_id, p.as_str(), false, &mut update).await?;
-            record(
-                &*tx,
-                t.id,
-                actor,
-                "priority",
-                json!({"from": t.priority, "to": p}),
-                at,
-            )
-            .await?;
+            changes.push(("priority", json!({"from": t.priority, "to": p})));
         }
         if let Some(k) = change.kind
             && k.as_str() != t.kind
         {
             update.kind = Set(k.as_str().into());
-            record(
-                &*tx,
-                t.id,
-                actor,
-                "kind",
-                json!({"from": t.kind, "to": k}),
-                at,
-            )
-            .await?;
+            changes.push(("kind", json!({"from": t.kind, "to": k})));
         }
         if let Some(s) = &change.subject {
             let s = s.trim();
             if s != t.subject {
                 update.subject = Set(s.to_owned());
-                record(
-                    &*tx,
-                    t.id,
-                    actor,
-                    "subject",
-                    json!({"from": t.subject, "to": s}),
-                    at,
-                )
-                .await?;
+                changes.push(("subject", json!({"from": t.subject, "to": s})));
             }
         }
-        update.update(&*tx).await?;
+        let t = update.update(&*tx).await?;
+        if !status_first && let Some(status) = change.status {
+            self.set_status(&tx, &t, status, actor, at).await?;
+        }
+        for (kind, data) in changes {
+            record(&*tx, t.id, actor, kind, data, at).await?;
+        }
         outbox::enqueue(&*tx, outbox::kind::INDEX, json!({"ticket_id": t.id})).await?;
         let t = ticket::Entity::find_by_id(t.id)
             .one(&*tx)
@@ -523,11 +513,7 @@ impl Desk {
         } else if from.is_active() {
             update.resolved_at = Set(Some(at));
         }
-        let breach =
-            super::sla::status_change(&**tx, t, from, status, actor, at, &mut update).await?;
-        if let Some(breach) = breach {
-            breach.record(&**tx, t.id, at).await?;
-        }
+        super::sla::status_change(&**tx, t, from, status, actor, at, &mut update).await?;
         update.update(&**tx).await?;
         record(
             &**tx,
@@ -544,7 +530,26 @@ impl Desk {
         Ok(())
     }
 
+    /// Locks a ticket's row and reads it. On PostgreSQL its contact is share-locked
+    /// first (the lock a second write of the ticket would take for its foreign key),
+    /// so the locks come in the order an ingest takes them (contact, then ticket)
+    /// and an agent's change and a customer's message on one ticket cannot deadlock.
     async fn ticket_for_update(&self, tx: &WriteTx, id: i64) -> Result<ticket::Model> {
+        if self.store.is_postgres() {
+            let contact = ticket::Entity::find_by_id(id)
+                .select_only()
+                .column(ticket::Column::ContactId)
+                .into_tuple::<i64>()
+                .one(&**tx)
+                .await?
+                .ok_or_else(|| Error::not_found("ticket", id))?;
+            tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT id FROM contact WHERE id = $1 FOR KEY SHARE",
+                [contact.into()],
+            ))
+            .await?;
+        }
         self.store.lock_row(tx, "ticket", id).await?;
         ticket::Entity::find_by_id(id)
             .one(&**tx)

@@ -12,6 +12,7 @@ use crate::desk::Role;
 use crate::desk::sla::{CalendarInput, CalendarView, PolicyInput};
 use entity::sla_policy;
 
+/// `GET /api/v1/calendars`: every calendar, by name (leads).
 pub async fn list_calendars(
     State(state): State<AppState>,
     p: Principal,
@@ -20,6 +21,7 @@ pub async fn list_calendars(
     Ok(axum::Json(state.desk.calendars().await?))
 }
 
+/// `GET /api/v1/calendars/{id}`: one calendar (leads).
 pub async fn show_calendar(
     State(state): State<AppState>,
     p: Principal,
@@ -29,6 +31,7 @@ pub async fn show_calendar(
     Ok(axum::Json(state.desk.calendar(id).await?))
 }
 
+/// `POST /api/v1/calendars`: creates a calendar (admins); 201 with it.
 pub async fn create_calendar(
     State(state): State<AppState>,
     p: Principal,
@@ -41,6 +44,7 @@ pub async fn create_calendar(
     ))
 }
 
+/// `PATCH /api/v1/calendars/{id}`: changes a calendar (admins).
 pub async fn update_calendar(
     State(state): State<AppState>,
     p: Principal,
@@ -51,6 +55,7 @@ pub async fn update_calendar(
     Ok(axum::Json(state.desk.update_calendar(id, &input).await?))
 }
 
+/// `DELETE /api/v1/calendars/{id}`: deletes a calendar no policy counts on (admins).
 pub async fn delete_calendar(
     State(state): State<AppState>,
     p: Principal,
@@ -61,6 +66,7 @@ pub async fn delete_calendar(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /api/v1/sla-policies`: every SLA policy, by name (leads).
 pub async fn list_policies(
     State(state): State<AppState>,
     p: Principal,
@@ -69,6 +75,7 @@ pub async fn list_policies(
     Ok(axum::Json(state.desk.sla_policies().await?))
 }
 
+/// `GET /api/v1/sla-policies/{id}`: one SLA policy (leads).
 pub async fn show_policy(
     State(state): State<AppState>,
     p: Principal,
@@ -78,6 +85,7 @@ pub async fn show_policy(
     Ok(axum::Json(state.desk.sla_policy(id).await?))
 }
 
+/// `POST /api/v1/sla-policies`: creates an SLA policy (admins); 201 with it.
 pub async fn create_policy(
     State(state): State<AppState>,
     p: Principal,
@@ -90,6 +98,7 @@ pub async fn create_policy(
     ))
 }
 
+/// `PATCH /api/v1/sla-policies/{id}`: changes an SLA policy (admins).
 pub async fn update_policy(
     State(state): State<AppState>,
     p: Principal,
@@ -100,6 +109,7 @@ pub async fn update_policy(
     Ok(axum::Json(state.desk.update_sla_policy(id, &input).await?))
 }
 
+/// `DELETE /api/v1/sla-policies/{id}`: deletes a policy no ticket follows (admins).
 pub async fn delete_policy(
     State(state): State<AppState>,
     p: Principal,

@@ -447,6 +447,34 @@ async fn the_console_shows_due_times_warnings_and_breaches() {
     );
     wait_until(&c, "the breach in the history", &script, args).await;
 
+    // Waiting on the customer: the due time froze when the pause began, so it is not
+    // overdue once the clock on the wall passes it.
+    let waiting = new_ticket(&api, "console-waiting").await;
+    let (status, _) = api
+        .send(
+            "PATCH",
+            &format!("/api/v1/tickets/{waiting}"),
+            json!({"status": "pending"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let now = switchboard::store::now();
+    let paused_at = now - chrono::Duration::minutes(10);
+    set_column(&app, waiting, ticket::Column::SlaPausedAt, Some(paused_at)).await;
+    set_column(
+        &app,
+        waiting,
+        ticket::Column::FirstResponseDueAt,
+        Some(now - chrono::Duration::minutes(3)),
+    )
+    .await;
+    announce(&app, waiting).await;
+    c.goto(&format!("{public}/#ticket/{waiting}"))
+        .await
+        .unwrap();
+    let (script, args) = contains("sb-ticket .ticket-meta .sla.sla-paused", "SLA clock paused");
+    wait_until(&c, "the paused clock in the header", &script, args).await;
+
     // In German, and the answered ticket shows the resolution's clock.
     let de = driver.browser("de").await;
     sign_in(&de, &app, "sla-de@example.com").await;
@@ -486,5 +514,226 @@ fn the_check_interval_is_a_setting() {
     for bad in ["0", "3601", "soon"] {
         let err = Config::from_vars(vars(&[("SWITCHBOARD_SLA_CHECK_SECONDS", bad)])).unwrap_err();
         assert_eq!(err.var, "SWITCHBOARD_SLA_CHECK_SECONDS", "{bad}");
+    }
+}
+
+async fn events_of(app: &TestApp, id: i64, kind: &str) -> Vec<Value> {
+    ticket_event::Entity::find()
+        .filter(ticket_event::Column::TicketId.eq(id))
+        .filter(ticket_event::Column::Kind.eq(kind))
+        .order_by_asc(ticket_event::Column::Id)
+        .all(app.desk.store.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.data)
+        .collect()
+}
+
+/// Moves a ticket's creation back by `minutes` and sets its due times from it again.
+async fn created_ago(app: &TestApp, id: i64, minutes: i64) {
+    let t = ticket::Entity::find_by_id(id)
+        .one(app.desk.store.db())
+        .await
+        .unwrap()
+        .unwrap();
+    set_column(
+        app,
+        id,
+        ticket::Column::CreatedAt,
+        Some(t.created_at - chrono::Duration::minutes(minutes)),
+    )
+    .await;
+    app.desk.recompute_sla(id).await.unwrap();
+}
+
+on_both! {
+    async fn a_stopped_clock_keeps_its_due_times(engine: Engine) {
+        let app = TestApp::start_with(engine, &[("SWITCHBOARD_SLA_CHECK_SECONDS", "3600")]).await;
+        let admin = app.signed_in(Role::Admin).await;
+        let agent = app.signed_in(Role::Agent).await;
+        let api = app.token(Role::Agent).await;
+        admin.send("POST", "/api/v1/sla-policies", json!({"name": "Any", "first_response_minutes": 60, "resolution_minutes": 240})).await;
+        let high = admin.send("POST", "/api/v1/sla-policies", json!({"name": "High", "priority": "high", "first_response_minutes": 30, "resolution_minutes": 60})).await.1["id"].as_i64().unwrap();
+
+        // A higher priority on a resolved ticket (as a complaint raises it) takes the
+        // stricter policy but leaves the stopped clocks' due times and verdicts alone.
+        let done = new_ticket(&api, "stopped").await;
+        let path = format!("/api/v1/tickets/{done}");
+        agent.send("POST", &format!("{path}/reply"), json!({"text": "Done.", "status": "resolved"})).await;
+        let before = ticket_json(&agent, done).await;
+        let (_, t) = agent.send("PATCH", &path, json!({"priority": "high"})).await;
+        assert_eq!(t["sla_policy_id"].as_i64(), Some(high), "{t}");
+        for field in ["first_response_due_at", "resolution_due_at", "first_response_breached", "resolution_breached"] {
+            assert_eq!(t[field], before[field], "{field}");
+        }
+        assert_eq!(minutes_to(&t, "resolution_due_at"), 240);
+        assert!(at(&t["resolution_due_at"]) > at(&t["resolved_at"]), "{t}");
+        // Reopened (with a change of priority in the same request) its clocks run on the
+        // new policy, the pause deducted.
+        let (_, t) = agent.send("PATCH", &path, json!({"status": "open", "priority": "urgent"})).await;
+        assert_eq!((t["status"].as_str(), t["sla_policy_id"].as_i64()), (Some("open"), before["sla_policy_id"].as_i64()), "{t}");
+        assert_eq!(minutes_to(&t, "resolution_due_at"), 240, "{t}");
+        let (_, t) = agent.send("PATCH", &path, json!({"priority": "high"})).await;
+        assert_eq!(minutes_to(&t, "resolution_due_at"), 60, "{t}");
+        assert!(breach_events(&app, done).await.is_empty());
+
+        // Resolved and raised in one request: the verdict is judged on the due time the
+        // ticket keeps (60 minutes, passed), not on the old one (240, still to come).
+        let late = new_ticket(&api, "raised").await;
+        created_ago(&app, late, 120).await;
+        let path = format!("/api/v1/tickets/{late}");
+        agent.send("POST", &format!("{path}/reply"), json!({"text": "On it."})).await;
+        let (_, t) = agent.send("PATCH", &path, json!({"status": "resolved", "priority": "high"})).await;
+        assert_eq!((t["sla_policy_id"].as_i64(), t["status"].as_str()), (Some(high), Some("resolved")), "{t}");
+        assert_eq!(minutes_to(&t, "resolution_due_at"), 60, "{t}");
+        assert_eq!(t["resolution_breached"], json!(true), "{t}");
+        let events = breach_events(&app, late).await;
+        let resolution: Vec<_> = events.iter().filter(|e| e["metric"] == "resolution").collect();
+        assert_eq!(resolution.len(), 1, "{events:?}");
+        assert_eq!(at(&resolution[0]["due_at"]), at(&t["resolution_due_at"]));
+        app.stop().await;
+    }
+}
+
+on_both! {
+    async fn a_breach_is_recorded_only_once_its_due_time_passed(engine: Engine) {
+        use switchboard::desk::sla::Metric;
+        let app = TestApp::start_with(engine, &[("SWITCHBOARD_SLA_CHECK_SECONDS", "3600")]).await;
+        let admin = app.signed_in(Role::Admin).await;
+        let agent = app.signed_in(Role::Agent).await;
+        let api = app.token(Role::Agent).await;
+        admin.send("POST", "/api/v1/sla-policies", json!({"name": "Always", "first_response_minutes": 60, "resolution_minutes": 240})).await;
+        let id = new_ticket(&api, "moved").await;
+        let now = switchboard::store::now();
+
+        // The watcher read the ticket as due, then its due time moved later: no breach.
+        assert_eq!(app.desk.record_breach(Metric::FirstResponse, id, now).await.unwrap(), None);
+        assert_eq!(app.desk.record_breach(Metric::Resolution, id, now).await.unwrap(), None);
+        let t = ticket_json(&agent, id).await;
+        assert_eq!((t["first_response_breached"].clone(), t["resolution_breached"].clone()), (Value::Null, Value::Null));
+        assert!(breach_events(&app, id).await.is_empty());
+
+        // Passed: recorded once, with the due time the ticket has.
+        let past = now - chrono::Duration::minutes(2);
+        set_column(&app, id, ticket::Column::FirstResponseDueAt, Some(past)).await;
+        assert_eq!(app.desk.record_breach(Metric::FirstResponse, id, now).await.unwrap(), Some(past));
+        assert_eq!(app.desk.record_breach(Metric::FirstResponse, id, now).await.unwrap(), None);
+        let events = breach_events(&app, id).await;
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(at(&events[0]["due_at"]), past);
+        assert_eq!(ticket_json(&agent, id).await["first_response_breached"], json!(true));
+        app.stop().await;
+    }
+}
+
+on_both! {
+    async fn a_customer_and_an_agent_resume_a_pause_once(engine: Engine) {
+        let app = TestApp::start_with(engine, &[("SWITCHBOARD_SLA_CHECK_SECONDS", "3600")]).await;
+        let admin = app.signed_in(Role::Admin).await;
+        let agent = app.signed_in(Role::Agent).await;
+        let api = app.token(Role::Agent).await;
+        admin.send("POST", "/api/v1/sla-policies", json!({"name": "Always", "first_response_minutes": 60, "resolution_minutes": 240})).await;
+        for n in 0..20 {
+            let name = format!("race{n}");
+            let id = new_ticket(&api, &name).await;
+            let path = format!("/api/v1/tickets/{id}");
+            agent.send("PATCH", &path, json!({"status": "pending"})).await;
+            let before = ticket_json(&agent, id).await;
+            let message = json!({"channel": "api", "external_id": format!("sla-{name}-2"), "identity": {"kind": "email", "value": format!("{name}@example.com")}, "text": "Here it is."});
+            let (customer, staff) = tokio::join!(
+                api.send("POST", "/api/v1/inbound", message),
+                agent.send("PATCH", &path, json!({"status": "open"})),
+            );
+            assert_eq!((customer.0, staff.0), (201, 200), "{} {}", customer.1, staff.1);
+            let resumed = events_of(&app, id, "sla_resumed").await;
+            assert_eq!(resumed.len(), 1, "ticket {id}: {resumed:?}");
+            let t = ticket_json(&agent, id).await;
+            assert_eq!((t["status"].as_str(), t["sla_paused_at"].clone()), (Some("open"), Value::Null));
+            // The pause (a moment) moved the due times once, by less than a minute.
+            let moved = (at(&t["resolution_due_at"]) - at(&before["resolution_due_at"])).num_seconds();
+            assert!((0..60).contains(&moved), "moved by {moved} s");
+        }
+        app.stop().await;
+    }
+}
+
+on_both! {
+    async fn a_pause_before_the_first_policy_is_deducted(engine: Engine) {
+        let app = TestApp::start_with(engine, &[("SWITCHBOARD_SLA_CHECK_SECONDS", "3600")]).await;
+        let admin = app.signed_in(Role::Admin).await;
+        let agent = app.signed_in(Role::Agent).await;
+        let api = app.token(Role::Agent).await;
+        let id = new_ticket(&api, "policyless").await;
+        let path = format!("/api/v1/tickets/{id}");
+        let (_, t) = agent.send("PATCH", &path, json!({"status": "pending"})).await;
+        assert!(t["sla_paused_at"].is_string(), "the pause is kept without a policy: {t}");
+        // Created an hour ago, waiting on the customer for the last 30 minutes.
+        let now = at(&t["sla_paused_at"]);
+        set_column(&app, id, ticket::Column::CreatedAt, Some(now - chrono::Duration::minutes(60))).await;
+        set_column(&app, id, ticket::Column::SlaPausedAt, Some(now - chrono::Duration::minutes(30))).await;
+        // The first policy arrives while it waits.
+        admin.send("POST", "/api/v1/sla-policies", json!({"name": "Always", "first_response_minutes": 60, "resolution_minutes": 240})).await;
+        let (_, t) = agent.send("PATCH", &path, json!({"priority": "high"})).await;
+        assert!(t["sla_policy_id"].is_i64(), "{t}");
+        assert_eq!((minutes_to(&t, "first_response_due_at"), minutes_to(&t, "resolution_due_at")), (60, 240));
+        // Resumed: both due times move by the 30 minutes it waited.
+        let (_, t) = agent.send("PATCH", &path, json!({"status": "open"})).await;
+        let (first, resolution) = (minutes_to(&t, "first_response_due_at"), minutes_to(&t, "resolution_due_at"));
+        assert!((90..=91).contains(&first) && (270..=271).contains(&resolution), "{first} {resolution}: {t}");
+        assert_eq!(events_of(&app, id, "sla_resumed").await.len(), 1);
+        // And a recomputation from the history agrees.
+        let again = app.desk.recompute_sla(id).await.unwrap();
+        assert_eq!(again.resolution_due_at, Some(at(&t["resolution_due_at"])));
+        app.stop().await;
+    }
+}
+
+on_both! {
+    async fn a_ticket_resolved_without_a_reply_gets_a_first_response_verdict(engine: Engine) {
+        let app = TestApp::start_with(engine, &[("SWITCHBOARD_SLA_CHECK_SECONDS", "3600")]).await;
+        let admin = app.signed_in(Role::Admin).await;
+        let agent = app.signed_in(Role::Agent).await;
+        let api = app.token(Role::Agent).await;
+        admin.send("POST", "/api/v1/sla-policies", json!({"name": "Always", "first_response_minutes": 60, "resolution_minutes": 240})).await;
+
+        let quick = new_ticket(&api, "silent-quick").await;
+        let (_, t) = agent.send("PATCH", &format!("/api/v1/tickets/{quick}"), json!({"status": "resolved"})).await;
+        assert_eq!((t["first_response_breached"].clone(), t["resolution_breached"].clone()), (json!(false), json!(false)), "{t}");
+        assert_eq!(t["first_response_seconds"], Value::Null, "no reply, no seconds");
+
+        // Resolved without a reply after its first-response due time: a breach, once.
+        let slow = new_ticket(&api, "silent-slow").await;
+        created_ago(&app, slow, 90).await;
+        let (_, t) = agent.send("PATCH", &format!("/api/v1/tickets/{slow}"), json!({"status": "closed"})).await;
+        assert_eq!((t["first_response_breached"].clone(), t["resolution_breached"].clone()), (json!(true), json!(false)), "{t}");
+        let events = breach_events(&app, slow).await;
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!((events[0]["metric"].as_str(), at(&events[0]["due_at"])), (Some("first_response"), at(&t["first_response_due_at"])));
+        app.stop().await;
+    }
+}
+
+on_both! {
+    async fn a_reply_that_resumes_a_pause_keeps_the_first_response_due_time(engine: Engine) {
+        let app = TestApp::start_with(engine, &[("SWITCHBOARD_SLA_CHECK_SECONDS", "3600")]).await;
+        let admin = app.signed_in(Role::Admin).await;
+        let agent = app.signed_in(Role::Agent).await;
+        let api = app.token(Role::Agent).await;
+        admin.send("POST", "/api/v1/sla-policies", json!({"name": "Always", "first_response_minutes": 60, "resolution_minutes": 240})).await;
+        let id = new_ticket(&api, "pending-reply").await;
+        let path = format!("/api/v1/tickets/{id}");
+        let (_, t) = agent.send("PATCH", &path, json!({"status": "pending"})).await;
+        set_column(&app, id, ticket::Column::SlaPausedAt, Some(at(&t["sla_paused_at"]) - chrono::Duration::minutes(10))).await;
+        let before = ticket_json(&agent, id).await;
+        // The first reply opens it: the first response is given, so only the resolution's
+        // due time moves by the pause.
+        assert_eq!(agent.send("POST", &format!("{path}/reply"), json!({"text": "Back to it.", "status": "open"})).await.0, 201);
+        let t = ticket_json(&agent, id).await;
+        assert_eq!(t["first_response_due_at"], before["first_response_due_at"], "{t}");
+        assert_eq!(t["first_response_breached"], json!(false));
+        let moved = (at(&t["resolution_due_at"]) - at(&before["resolution_due_at"])).num_seconds();
+        assert!((599..630).contains(&moved), "resolution moved by {moved} s");
+        app.stop().await;
     }
 }

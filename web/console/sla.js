@@ -36,7 +36,11 @@ export function slaClock(ticket, now = Date.now()) {
   const due = Date.parse(ticket[`${metric}_due_at`]);
   if (Number.isNaN(due)) return null;
   const key = `${ticket.id}:${metric}`;
-  const late = ticket[`${metric}_breached`] === true || breached.has(key) || due <= now;
+  // A paused clock stands still: its due time is frozen, so it is late only if it was
+  // due before the pause began, not once the frozen due time passes.
+  const pausedAt = ticket.sla_paused_at ? Date.parse(ticket.sla_paused_at) : NaN;
+  const stoppedAt = Number.isNaN(pausedAt) ? now : pausedAt;
+  const late = ticket[`${metric}_breached`] === true || breached.has(key) || due <= stoppedAt;
   const paused = Boolean(ticket.sla_paused_at) && !late;
   const warnAt = warned.get(key) === due ? -Infinity : due - DEFAULT_WARN_MS;
   const state = late ? 'breached' : paused ? 'paused' : now >= warnAt ? 'warn' : 'ok';
