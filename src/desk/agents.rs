@@ -208,6 +208,23 @@ fn check_name(field: &str, name: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
+/// The active agent `id`, for a field that names one (an assignee, a complaint's
+/// owner); an unknown or deactivated agent is an error on `field`.
+pub(crate) async fn active_agent<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    field: &str,
+    id: i64,
+) -> Result<agent::Model> {
+    let a = agent::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::invalid(field, format!("no agent {id}")))?;
+    if !a.active {
+        return Err(Error::invalid(field, format!("agent {id} is deactivated")));
+    }
+    Ok(a)
+}
+
 impl Desk {
     /// Adds an agent. Returns the generated password when none was given (shown once).
     pub async fn create_agent(&self, new: NewAgent) -> Result<(agent::Model, Option<String>)> {

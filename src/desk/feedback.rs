@@ -19,7 +19,7 @@ use super::{
 };
 use crate::outbox;
 use crate::store::{WriteTx, now};
-use entity::{agent, complaint, contact, feedback, ticket};
+use entity::{complaint, contact, feedback, ticket};
 
 /// Longest comment or outcome note, in characters.
 pub const MAX_COMMENT: usize = 2000;
@@ -550,16 +550,7 @@ impl Desk {
             && owner != c.owner_id
         {
             if let Some(owner) = owner {
-                let a = agent::Entity::find_by_id(owner)
-                    .one(&*tx)
-                    .await?
-                    .ok_or_else(|| Error::invalid("owner_id", format!("no agent {owner}")))?;
-                if !a.active {
-                    return Err(Error::invalid(
-                        "owner_id",
-                        format!("agent {owner} is deactivated"),
-                    ));
-                }
+                super::agents::active_agent(&*tx, "owner_id", owner).await?;
             }
             update.owner_id = Set(owner);
             changes.push(json!({"field": "owner", "from": c.owner_id, "to": owner}));

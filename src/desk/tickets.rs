@@ -16,7 +16,7 @@ use super::{
 };
 use crate::outbox;
 use crate::store::{WriteTx, now};
-use entity::{agent, attachment, message, team, ticket, ticket_event};
+use entity::{attachment, message, team, ticket, ticket_event};
 
 /// Which tickets a queue shows. Empty fields do not filter.
 #[derive(Clone, Debug, Default)]
@@ -375,16 +375,7 @@ impl Desk {
             && agent_id != t.assignee_id
         {
             if let Some(id) = agent_id {
-                let a = agent::Entity::find_by_id(id)
-                    .one(&*tx)
-                    .await?
-                    .ok_or_else(|| Error::invalid("agent_id", format!("no agent {id}")))?;
-                if !a.active {
-                    return Err(Error::invalid(
-                        "agent_id",
-                        format!("agent {id} is deactivated"),
-                    ));
-                }
+                super::agents::active_agent(&*tx, "agent_id", id).await?;
             }
             update.assignee_id = Set(agent_id);
             record(
