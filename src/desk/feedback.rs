@@ -433,17 +433,12 @@ impl Desk {
             q = q.filter(feedback::Column::Id.lt(parse_cursor(cursor)?));
         }
         let limit = limit.clamp(1, MAX_FEEDBACK_PAGE);
-        let mut rows = q
+        let rows = q
             .order_by_desc(feedback::Column::Id)
             .limit(limit + 1)
             .all(self.store.db())
             .await?;
-        let next_cursor = if rows.len() as u64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|f| f.id.to_string())
-        } else {
-            None
-        };
+        let (rows, next_cursor) = super::tickets::page_of(rows, limit, |f| f.id);
         Ok(FeedbackPage {
             items: feedback_items(self.store.db(), rows).await?,
             next_cursor,

@@ -145,17 +145,12 @@ impl Desk {
             q = q.filter(ticket::Column::Id.lt(parse_cursor(cursor)?));
         }
         let limit = limit.clamp(1, MAX_PAGE);
-        let mut items = q
+        let rows = q
             .order_by_desc(ticket::Column::Id)
             .limit(limit + 1)
             .all(self.store.db())
             .await?;
-        let next = if items.len() as u64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|t| t.id.to_string())
-        } else {
-            None
-        };
+        let (items, next) = page_of(rows, limit, |t| t.id);
         Ok(Page { items, next })
     }
 
@@ -790,6 +785,22 @@ fn agent_message(
         delivery_error: Set(None),
         created_at: Set(at),
         ..Default::default()
+    }
+}
+
+/// Cuts rows read with `limit + 1` to a page: the rows and, when there were more, the
+/// cursor for the next page (the id of its last row).
+pub(crate) fn page_of<T>(
+    mut rows: Vec<T>,
+    limit: u64,
+    id: impl Fn(&T) -> i64,
+) -> (Vec<T>, Option<String>) {
+    if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        let next = rows.last().map(|r| id(r).to_string());
+        (rows, next)
+    } else {
+        (rows, None)
     }
 }
 

@@ -1,7 +1,7 @@
 // The console shell <sb-app>: session, layout, live wiring, routing, shortcuts and error display.
-import { api, ApiError, session as apiSession, setCsrf } from './api.js';
+import { api, session as apiSession, setCsrf } from './api.js';
 import { Live } from './live.js';
-import { h, guard, isTyping, rerender } from './dom.js';
+import { h, guard, isTyping, pushError, rerender } from './dom.js';
 import { t, getLang, setLang, LANGUAGES, onLangChange } from './i18n.js';
 import { directory, setDirectory } from './state.js';
 import './login.js';
@@ -357,16 +357,7 @@ class SbApp extends HTMLElement {
 
   showError(error) {
     if (!error || error.status === 401) return;
-    const text = error instanceof ApiError ? error.userMessage : (error.message || String(error));
-    if (!(error instanceof ApiError)) console.warn(error);
-    const last = this.errors.lastElementChild;
-    if (last && last.dataset.text === text) last.remove();
-    const item = h('div', { class: 'error-item', dataset: { text } },
-      h('span', { class: 'error-text', text }),
-      h('button', { type: 'button', class: 'ghost small', text: t('errors.dismiss'), onclick: () => item.remove() }));
-    this.errors.append(item);
-    while (this.errors.children.length > 3) this.errors.firstElementChild.remove();
-    setTimeout(() => item.remove(), ERROR_FOR);
+    pushError(this.errors, error, t('errors.dismiss'), ERROR_FOR);
   }
 
   announce(text) {

@@ -100,3 +100,21 @@ export function fill(el, ...children) {
   append(el, children);
   return el;
 }
+
+/**
+ * Adds `error` to `list`, the page's error lines: the API's message for agents (other
+ * errors go to the browser's log too), the same text only once, at most three lines,
+ * each dismissible and gone after `ms`.
+ */
+export function pushError(list, error, dismissLabel, ms) {
+  const text = error.userMessage || error.message || String(error);
+  if (!error.userMessage) console.warn(error);
+  const last = list.lastElementChild;
+  if (last && last.dataset.text === text) last.remove();
+  const item = h('div', { class: 'error-item', dataset: { text } },
+    h('span', { class: 'error-text', text }),
+    h('button', { type: 'button', class: 'ghost small', text: dismissLabel, onclick: () => item.remove() }));
+  list.append(item);
+  while (list.children.length > 3) list.firstElementChild.remove();
+  setTimeout(() => item.remove(), ms);
+}

@@ -1,8 +1,8 @@
 // The team-lead shell <sb-lead>: the console's session and sign-in, the lead-role check,
 // tabs for feedback, complaints and reports, the live "feedback" topic, errors and toasts.
-import { api, ApiError, session as apiSession, setCsrf } from '../console/api.js';
+import { api, session as apiSession, setCsrf } from '../console/api.js';
 import { Live } from '../console/live.js';
-import { h, guard, rerender } from '../console/dom.js';
+import { h, guard, pushError, rerender } from '../console/dom.js';
 import { getLang, setLang, LANGUAGES, onLangChange, t } from '../console/i18n.js';
 import { directory, setDirectory } from '../console/state.js';
 import '../console/login.js';
@@ -226,14 +226,7 @@ class SbLead extends HTMLElement {
       this.forbidden();
       return;
     }
-    const text = error instanceof ApiError ? error.userMessage : (error.message || String(error));
-    if (!(error instanceof ApiError)) console.warn(error);
-    const item = h('div', { class: 'error-item' },
-      h('span', { class: 'error-text', text }),
-      h('button', { type: 'button', class: 'ghost small', text: t('errors.dismiss'), onclick: () => item.remove() }));
-    this.errors.append(item);
-    while (this.errors.children.length > 3) this.errors.firstElementChild.remove();
-    setTimeout(() => item.remove(), ERROR_FOR);
+    pushError(this.errors, error, t('errors.dismiss'), ERROR_FOR);
   }
 
   announce(text) {
