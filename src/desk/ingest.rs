@@ -725,13 +725,18 @@ impl Desk {
         let Some(t) = candidate else {
             return Ok(Threading::New { previous: None });
         };
-        // The message may reopen or resume the ticket: lock its row against an agent
-        // changing its status at the same time, and judge it as it is now.
-        self.store.lock_row(tx, "ticket", t.id).await?;
-        let t = ticket::Entity::find_by_id(t.id)
-            .one(db)
-            .await?
-            .ok_or_else(|| Error::not_found("ticket", t.id))?;
+        // The message may reopen or resume the ticket: on PostgreSQL, lock its row against
+        // an agent changing its status at the same time and judge it as it is now (SQLite's
+        // one writer read it in this transaction already).
+        let t = if self.store.is_postgres() {
+            ticket::Entity::find_by_id(t.id)
+                .lock_exclusive()
+                .one(db)
+                .await?
+                .ok_or_else(|| Error::not_found("ticket", t.id))?
+        } else {
+            t
+        };
         if stored::<Status>(&t.status)?.is_active() {
             return Ok(Threading::Existing(t));
         }

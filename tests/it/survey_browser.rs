@@ -157,17 +157,19 @@ async fn feedback_by_keyboard_in_the_console_and_on_the_survey_page() {
         .click()
         .await
         .unwrap();
+    let changing = mia.current_url().await.unwrap().to_string();
     mia.find(Locator::Css("button[type=submit]"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    // The page it leaves says thank you too: wait for the next link's page.
     wait_until(
         &mia,
         "the thank-you page again",
-        "return document.querySelector('h1') && document.querySelector('h1').textContent === 'Vielen Dank!';",
-        vec![],
+        "return location.href !== arguments[0] && document.querySelector('h1') && document.querySelector('h1').textContent === 'Vielen Dank!';",
+        vec![serde_json::json!(changing)],
     )
     .await;
     let answers = entity::feedback::Entity::find()
