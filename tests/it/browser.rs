@@ -123,6 +123,16 @@ pub async fn wait_for_in_shadow(
     panic!("{host} {css} did not appear in the shadow root");
 }
 
+/// Runs `body` in the page and returns what it returns.
+pub async fn script(c: &Client, body: &str) -> Value {
+    c.execute(body, vec![]).await.unwrap()
+}
+
+/// Waits until `body`, run in the page, returns true.
+pub async fn wait_script(c: &Client, what: &str, body: &str) {
+    wait_until(c, what, body, vec![]).await;
+}
+
 /// A script for `execute`/`wait_until` that sees `root`: the open shadow root of the
 /// first element matching `host`, or null while there is none. Arguments stay in
 /// `arguments`.

@@ -14,7 +14,13 @@ use crate::support::{Engine, PASSWORD, TestApp};
 
 /// Signs in through the login form and waits for the console to be ready.
 pub(crate) async fn sign_in(c: &Client, app: &TestApp, email: &str) {
-    c.goto(&app.url("/")).await.unwrap();
+    sign_in_at(c, app, "/", email).await;
+    wait_for(c, "sb-app[data-state=ready]").await;
+}
+
+/// Opens `path` and fills in the sign-in form it shows (the console's, also at `/lead`).
+pub(crate) async fn sign_in_at(c: &Client, app: &TestApp, path: &str, email: &str) {
+    c.goto(&app.url(path)).await.unwrap();
     wait_for(c, "form.login input[name=email]")
         .await
         .send_keys(email)
@@ -32,7 +38,6 @@ pub(crate) async fn sign_in(c: &Client, app: &TestApp, email: &str) {
         .click()
         .await
         .unwrap();
-    wait_for(c, "sb-app[data-state=ready]").await;
 }
 
 /// The text of the first element matching `css`.

@@ -8,43 +8,13 @@ use chrono::Utc;
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use sea_orm::{ActiveModelTrait, Set};
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard::desk::Role;
 
-use crate::browser::{Driver, screenshot, wait_for, wait_until};
-use crate::console::contains;
+use crate::browser::{Driver, screenshot, script, wait_for, wait_script, wait_until};
+use crate::console::{contains, sign_in_at};
 use crate::search::message;
-use crate::support::{Api, Engine, PASSWORD, TestApp};
-
-/// Signs in on the lead page itself (the console's sign-in form, shown at `/lead`).
-async fn sign_in_lead(c: &Client, app: &TestApp, email: &str) {
-    c.goto(&app.url("/lead")).await.unwrap();
-    wait_for(c, "form.login input[name=email]")
-        .await
-        .send_keys(email)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.login input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.login button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn script(c: &Client, body: &str) -> Value {
-    c.execute(body, vec![]).await.unwrap()
-}
-
-async fn wait_script(c: &Client, what: &str, body: &str) {
-    wait_until(c, what, body, vec![]).await;
-}
+use crate::support::{Api, Engine, TestApp};
 
 async fn wait_text(c: &Client, what: &str, css: &str, text: &str) {
     let (body, args) = contains(css, text);
@@ -268,7 +238,7 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
 
     let mut driver = Driver::start().await;
     let c = driver.browser("en").await;
-    sign_in_lead(&c, &app, "lena@example.com").await;
+    sign_in_at(&c, &app, "/lead", "lena@example.com").await;
     wait_for(&c, "sb-lead[data-state=ready]").await;
     script(
         &c,
@@ -618,7 +588,7 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
 
     // An agent without the lead role: the refusal, and no data at all.
     let sam = driver.browser("en").await;
-    sign_in_lead(&sam, &app, "sam@example.com").await;
+    sign_in_at(&sam, &app, "/lead", "sam@example.com").await;
     wait_for(&sam, "sb-lead[data-state=forbidden]").await;
     wait_text(&sam, "the refusal", "main h1", "You need the lead role").await;
     let shown = script(

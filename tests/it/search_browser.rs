@@ -12,7 +12,7 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 use switchboard::desk::Role;
 
-use crate::browser::{Driver, free_port, screenshot, wait_for, wait_until};
+use crate::browser::{Driver, free_port, screenshot, script, wait_for, wait_script, wait_until};
 use crate::console::{contains, sign_in, text_of};
 use crate::search::{indexed, message};
 use crate::support::{Engine, TestApp};
@@ -49,14 +49,6 @@ async fn type_text(c: &Client, text: &str) {
         .send_keys(text)
         .await
         .unwrap();
-}
-
-async fn script(c: &Client, body: &str) -> Value {
-    c.execute(body, vec![]).await.unwrap()
-}
-
-async fn wait_script(c: &Client, what: &str, body: &str) {
-    wait_until(c, what, body, vec![]).await;
 }
 
 /// The ticket and contact ids of the listed results, in order (`t12`, `c3`, `n12`).
