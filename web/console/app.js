@@ -1,10 +1,7 @@
-// The console shell <sb-app>: session, layout, live wiring, routing, shortcuts and error display.
-import { api, session as apiSession, setCsrf } from './api.js';
-import { Live } from './live.js';
-import { h, guard, isTyping, pushError, rerender } from './dom.js';
-import { t, getLang, setLang, LANGUAGES, onLangChange } from './i18n.js';
-import { directory, setDirectory } from './state.js';
-import './login.js';
+// The console shell <sb-app>: layout, live wiring, routing and shortcuts on the shared session shell.
+import { guard, h, isTyping } from './dom.js';
+import { t } from './i18n.js';
+import { isLead, Shell } from './shell.js';
 import './queue.js';
 import './ticket.js';
 import './contact.js';
@@ -15,25 +12,19 @@ import './calllog.js';
 import { applySlaEvent } from './sla.js';
 import './search.js';
 
-const ERROR_FOR = 15000;
-const ANNOUNCE_FOR = 10000;
 const FIRST_SYNC_WAIT = 4000;
 
-class SbApp extends HTMLElement {
+class SbApp extends Shell {
   connectedCallback() {
     if (this.live) return;
-    this.live = new Live({ onResync: () => this.resync(), checkSession: () => this.checkSession() });
-    this.live.addEventListener('message', (e) => this.onLive(e.detail));
+    this.connection = h('div', { class: 'connection', role: 'status' });
+    super.connectedCallback();
     this.live.addEventListener('state', (e) => this.renderConnection(e.detail));
     this.live.addEventListener('synced', (e) => {
       if (e.detail.reconnect) return; // Live calls resync() itself
       if (this.firstSync) this.firstSync();
       else if (this.dataset.state === 'ready') guard(this, this.resync()); // connected only after the first load
     });
-    apiSession.addEventListener('unauthorized', () => this.signedOut());
-    this.addEventListener('sb-error', (e) => this.showError(e.detail));
-    this.addEventListener('sb-announce', (e) => this.announce(e.detail));
-    this.addEventListener('sb-signed-in', (e) => guard(this, this.enter(e.detail)));
     this.addEventListener('sb-ticket-loaded', (e) => guard(this, this.contact && this.contact.show(e.detail.contact_id, e.detail.id)));
     this.addEventListener('sb-ticket-changed', (e) => { this.queue.applyTicket(e.detail); this.contact.applyTicket(e.detail); });
     this.addEventListener('sb-contact-loaded', (e) => {
@@ -45,83 +36,25 @@ class SbApp extends HTMLElement {
     this.addEventListener('sb-show-contact', (e) => guard(this, this.showContact(e.detail)));
     this.addEventListener('sb-contact-merged', () => guard(this, this.ticket && this.ticket.reload()));
     this.addEventListener('sb-typing', () => this.live.typing());
-    window.addEventListener('hashchange', () => this.route());
     document.addEventListener('keydown', (e) => this.onKey(e));
-    window.addEventListener('unhandledrejection', (e) => {
-      e.preventDefault();
-      this.showError(e.reason);
-    });
-    onLangChange(() => this.renderChrome());
-
-    this.errors = h('div', { class: 'errors', 'aria-live': 'assertive', 'aria-atomic': 'false' });
-    this.announcer = h('div', { class: 'visually-hidden announcer', 'aria-live': 'polite', role: 'log' });
-    this.connection = h('div', { class: 'connection', role: 'status' });
-    this.view = h('div', { class: 'view' });
-    this.replaceChildren(this.errors, this.announcer, this.view);
-    this.boot();
   }
 
-  async boot() {
-    this.dataset.state = 'loading';
-    this.view.replaceChildren(h('p', { class: 'boot muted', text: t('app.loading') }));
-    try {
-      const session = await api.get('/session');
-      await this.enter(session);
-    } catch (error) {
-      if (error.status === 401) {
-        if (this.dataset.state !== 'login') this.showLogin(false);
-      } else {
-        this.dataset.state = 'failed';
-        this.view.replaceChildren(h('div', { class: 'boot' },
-          h('p', { class: 'form-error', text: `${t('app.failed')} ${error.userMessage || error.message || ''}` }),
-          h('button', { type: 'button', class: 'primary', text: t('app.retry'), onclick: () => this.boot() })));
-      }
-    }
-  }
-
-  async checkSession() {
-    try {
-      const session = await api.get('/session');
-      setCsrf(session.csrf_token);
-      return true;
-    } catch (error) {
-      return error.status !== 401;
-    }
-  }
-
-  signedOut() {
-    if (this.loggingOut || this.dataset.state === 'login') return;
-    this.showLogin(this.dataset.state === 'ready');
-  }
-
-  showLogin(expired) {
+  forgetViews() {
     this.generation = (this.generation || 0) + 1;
-    this.live.stop();
-    setCsrf(null);
     this.firstSync = null;
-    this.loggingOut = false;
-    this.queue = this.ticket = this.contact = this.presence = this.help = this.header = null;
+    this.queue = this.ticket = this.contact = this.presence = this.help = null;
     this.calls = this.callLog = this.callsLink = this.search = null;
-    this.dataset.state = 'login';
     this.renderConnection('closed');
-    const login = h('sb-login');
-    if (expired) login.notice = 'login.expired';
-    this.langBox = h('div', { class: 'lang-box' });
-    this.view.replaceChildren(h('div', { class: 'login-page' }, h('div', { class: 'login-card' }, this.langBox, login)));
-    this.renderChrome();
   }
 
   async enter(session) {
     const generation = (this.generation || 0) + 1;
     this.generation = generation;
-    setCsrf(session.csrf_token);
-    const teamIds = session.team_ids || [];
-    setDirectory({ me: session.agent, teamIds });
-    this.role = session.role;
+    super.enter(session);
     this.dataset.state = 'loading';
     this.buildMain();
     this.live.start();
-    this.live.subscribe(['queue', 'presence', 'calls', ...teamIds.map((id) => `team:${id}`)]);
+    this.live.subscribe(['queue', 'presence', 'calls', ...(session.team_ids || []).map((id) => `team:${id}`)]);
     const names = this.loadDirectory();
     // Read the queue only once the live topics are in, so nothing falls between the two.
     await new Promise((resolve) => {
@@ -135,11 +68,6 @@ class SbApp extends HTMLElement {
     if (generation !== this.generation) return;
     for (const r of results) if (r.status === 'rejected') this.showError(r.reason);
     if (this.dataset.state === 'loading' && this.queue) this.dataset.state = 'ready';
-  }
-
-  async loadDirectory() {
-    const [agents, teams] = await Promise.all([api.get('/agents'), api.get('/teams')]);
-    setDirectory({ agents: agents || [], teams: teams || [] });
   }
 
   buildMain() {
@@ -165,7 +93,7 @@ class SbApp extends HTMLElement {
   }
 
   renderChrome() {
-    if (this.langBox && this.langBox.isConnected) rerender(this.langBox, () => this.langPicker('lang-login'));
+    super.renderChrome();
     if (!this.header) return;
     this.nav.setAttribute('aria-label', t('queue.label'));
     this.contactColumn.setAttribute('aria-label', t('contact.label'));
@@ -173,30 +101,13 @@ class SbApp extends HTMLElement {
       h('span', { class: 'nav-icon', 'aria-hidden': 'true', text: '☎' }),
       h('span', { text: t('calls.nav') }));
     this.callsLink.title = t('calls.navLabel');
-    const me = this.meName();
-    rerender(this.header, () => [
-      h('span', { class: 'brand', text: t('app.name') }),
+    this.renderTopbar([
       this.search,
       this.connection,
       h('span', { class: 'spacer' }),
-      ['lead', 'admin'].includes(this.role) ? h('a', { class: 'lead-link', href: '/lead', text: t('header.lead') }) : null,
-      this.langPicker('lang-header'),
-      h('span', { class: 'me', title: t('header.me', { name: me }), text: me }),
-      h('button', { type: 'button', class: 'ghost help-button', 'aria-keyshortcuts': '?', text: t('header.help'), onclick: () => this.help.open() }),
-      h('button', { type: 'button', class: 'logout', text: t('header.logout'), onclick: () => guard(this, this.logout()) }),
-    ]);
+      isLead(this.role) ? h('a', { class: 'lead-link', href: '/lead', text: t('header.lead') }) : null,
+    ], h('button', { type: 'button', class: 'ghost help-button', 'aria-keyshortcuts': '?', text: t('header.help'), onclick: () => this.help.open() }));
     this.renderConnection(this.live.state);
-  }
-
-  meName() {
-    return directory.me ? directory.me.name || directory.me.email : '';
-  }
-
-  langPicker(id) {
-    return h('div', { class: 'lang-picker' },
-      h('label', { for: id, text: t('lang.label') }),
-      h('select', { id, name: 'lang', onchange: (e) => setLang(e.target.value) },
-        LANGUAGES.map((lang) => h('option', { value: lang, selected: lang === getLang(), lang, text: t(`lang.${lang}`) }))));
   }
 
   renderConnection(state) {
@@ -207,17 +118,8 @@ class SbApp extends HTMLElement {
   }
 
   async logout() {
-    this.loggingOut = true;
-    try {
-      await api.del('/session');
-    } catch (error) {
-      if (error.status !== 401) {
-        this.loggingOut = false;
-        throw error;
-      }
-    }
+    await super.logout();
     history.replaceState(null, '', location.pathname + location.search);
-    this.showLogin(false);
   }
 
   route() {
@@ -353,18 +255,6 @@ class SbApp extends HTMLElement {
       default: return;
     }
     e.preventDefault();
-  }
-
-  showError(error) {
-    if (!error || error.status === 401) return;
-    pushError(this.errors, error, t('errors.dismiss'), ERROR_FOR);
-  }
-
-  announce(text) {
-    if (!text) return;
-    const line = h('p', { text });
-    this.announcer.append(line);
-    setTimeout(() => line.remove(), ANNOUNCE_FOR);
   }
 }
 

@@ -27,7 +27,7 @@ function append(el, children) {
   }
 }
 
-/** Hands an error to the nearest <sb-app>, which shows it in the alert area. */
+/** Hands an error to the page's shell (<sb-app>, <sb-lead>), which shows it in the alert area. */
 export function report(from, error) {
   if (error && error.status === 401) return; // the sign-in view takes over
   from.dispatchEvent(new CustomEvent('sb-error', { bubbles: true, detail: error }));

@@ -1,4 +1,4 @@
-// The sign-in form; on success it hands the new session to <sb-app>.
+// The sign-in form; on success it hands the new session to the page's shell (shell.js).
 import { api } from './api.js';
 import { h } from './dom.js';
 import { t, onLangChange } from './i18n.js';

@@ -1,94 +1,29 @@
-// The team-lead shell <sb-lead>: the console's session and sign-in, the lead-role check,
-// tabs for feedback, complaints and reports, the live "feedback" topic, errors and toasts.
-import { api, session as apiSession, setCsrf } from '../console/api.js';
-import { Live } from '../console/live.js';
-import { h, guard, pushError, rerender } from '../console/dom.js';
-import { getLang, setLang, LANGUAGES, onLangChange, t } from '../console/i18n.js';
-import { directory, setDirectory } from '../console/state.js';
-import '../console/login.js';
+// The team-lead shell <sb-lead>: the lead-role check, tabs for feedback, complaints and reports, live feedback, toasts.
+import { h, guard } from '../console/dom.js';
+import { isLead, Shell } from '../console/shell.js';
 import { lt } from './strings.js';
 import './feedback.js';
 import './complaints.js';
 import './reports.js';
 
-const ERROR_FOR = 15000;
 const TOAST_FOR = 10000;
 const VIEWS = ['feedback', 'complaints', 'reports'];
-const LEAD_ROLES = ['lead', 'admin'];
 
-class SbLead extends HTMLElement {
+class SbLead extends Shell {
   connectedCallback() {
     if (this.live) return;
-    this.live = new Live({ onResync: () => this.resync(), checkSession: () => this.checkSession() });
-    this.live.addEventListener('message', (e) => this.onLive(e.detail));
-    apiSession.addEventListener('unauthorized', () => this.signedOut());
-    this.addEventListener('sb-error', (e) => this.showError(e.detail));
-    this.addEventListener('sb-announce', (e) => this.announce(e.detail));
-    this.addEventListener('sb-signed-in', (e) => guard(this, this.enter(e.detail)));
-    window.addEventListener('hashchange', () => this.route());
-    window.addEventListener('unhandledrejection', (e) => {
-      e.preventDefault();
-      this.showError(e.reason);
-    });
-    onLangChange(() => this.renderChrome());
-
-    this.errors = h('div', { class: 'errors', 'aria-live': 'assertive', 'aria-atomic': 'false' });
-    this.announcer = h('div', { class: 'visually-hidden announcer', 'aria-live': 'polite', role: 'log' });
+    super.connectedCallback();
     this.toasts = h('div', { class: 'toasts', role: 'status', 'aria-live': 'polite' });
-    this.view = h('div', { class: 'view' });
-    this.replaceChildren(this.errors, this.announcer, this.toasts, this.view);
-    this.boot();
+    this.view.before(this.toasts);
   }
 
-  async boot() {
-    this.dataset.state = 'loading';
-    this.view.replaceChildren(h('p', { class: 'boot muted', text: t('app.loading') }));
-    try {
-      await this.enter(await api.get('/session'));
-    } catch (error) {
-      if (error.status === 401) {
-        if (this.dataset.state !== 'login') this.showLogin(false);
-      } else {
-        this.dataset.state = 'failed';
-        this.view.replaceChildren(h('div', { class: 'boot' },
-          h('p', { class: 'form-error', text: `${t('app.failed')} ${error.userMessage || error.message || ''}` }),
-          h('button', { type: 'button', class: 'primary', text: t('app.retry'), onclick: () => this.boot() })));
-      }
-    }
-  }
-
-  async checkSession() {
-    try {
-      setCsrf((await api.get('/session')).csrf_token);
-      return true;
-    } catch (error) {
-      return error.status !== 401;
-    }
-  }
-
-  signedOut() {
-    if (this.loggingOut || this.dataset.state === 'login') return;
-    this.showLogin(this.dataset.state === 'ready');
-  }
-
-  showLogin(expired) {
-    this.live.stop();
-    setCsrf(null);
-    this.loggingOut = false;
-    this.header = this.panels = null;
-    this.dataset.state = 'login';
-    const login = h('sb-login');
-    if (expired) login.notice = 'login.expired';
-    this.langBox = h('div', { class: 'lang-box' });
-    this.view.replaceChildren(h('div', { class: 'login-page' }, h('div', { class: 'login-card' }, this.langBox, login)));
-    this.renderChrome();
+  forgetViews() {
+    this.panels = null;
   }
 
   async enter(session) {
-    setCsrf(session.csrf_token);
-    setDirectory({ me: session.agent, teamIds: session.team_ids || [] });
-    this.role = session.role;
-    if (!LEAD_ROLES.includes(this.role)) {
+    super.enter(session);
+    if (!isLead(this.role)) {
       this.forbidden();
       return;
     }
@@ -96,12 +31,7 @@ class SbLead extends HTMLElement {
     this.live.start();
     this.live.subscribe(['feedback']);
     this.dataset.state = 'ready';
-    try {
-      const [agents, teams] = await Promise.all([api.get('/agents'), api.get('/teams')]);
-      setDirectory({ agents: agents || [], teams: teams || [] });
-    } catch (error) {
-      this.showError(error);
-    }
+    await this.loadDirectory().catch((error) => this.showError(error));
     this.route();
   }
 
@@ -135,28 +65,13 @@ class SbLead extends HTMLElement {
 
   renderChrome() {
     document.title = lt('lead.title');
-    if (this.langBox && this.langBox.isConnected) rerender(this.langBox, () => this.langPicker('lang-login'));
+    super.renderChrome();
     if (!this.header) return;
     if (this.nav) {
       this.nav.setAttribute('aria-label', lt('lead.nav'));
       for (const [name, tab] of this.tabs) tab.textContent = lt(`lead.${name}`);
     }
-    const me = directory.me ? directory.me.name || directory.me.email : '';
-    rerender(this.header, () => [
-      h('span', { class: 'brand', text: t('app.name') }),
-      h('a', { class: 'console-link', href: '/', text: lt('lead.console') }),
-      h('span', { class: 'spacer' }),
-      this.langPicker('lang-header'),
-      h('span', { class: 'me', title: t('header.me', { name: me }), text: me }),
-      h('button', { type: 'button', class: 'logout', text: t('header.logout'), onclick: () => guard(this, this.logout()) }),
-    ]);
-  }
-
-  langPicker(id) {
-    return h('div', { class: 'lang-picker' },
-      h('label', { for: id, text: t('lang.label') }),
-      h('select', { id, name: 'lang', onchange: (e) => setLang(e.target.value) },
-        LANGUAGES.map((lang) => h('option', { value: lang, selected: lang === getLang(), lang, text: t(`lang.${lang}`) }))));
+    this.renderTopbar([h('a', { class: 'console-link', href: '/', text: lt('lead.console') }), h('span', { class: 'spacer' })]);
   }
 
   route() {
@@ -169,20 +84,6 @@ class SbLead extends HTMLElement {
     }
     for (const [view, panel] of Object.entries(this.panels)) panel.hidden = view !== current;
     guard(this, this.panels[current].show());
-  }
-
-  async logout() {
-    this.loggingOut = true;
-    try {
-      await api.del('/session');
-    } catch (error) {
-      if (error.status !== 401) {
-        this.loggingOut = false;
-        throw error;
-      }
-    }
-    this.header = null;
-    this.showLogin(false);
   }
 
   /** After a reconnect: re-read what is on screen, so no missed event hides a change. */
@@ -221,19 +122,8 @@ class SbLead extends HTMLElement {
   }
 
   showError(error) {
-    if (!error || error.status === 401) return;
-    if (error.status === 403 && this.panels) {
-      this.forbidden();
-      return;
-    }
-    pushError(this.errors, error, t('errors.dismiss'), ERROR_FOR);
-  }
-
-  announce(text) {
-    if (!text) return;
-    const line = h('p', { text });
-    this.announcer.append(line);
-    setTimeout(() => line.remove(), TOAST_FOR);
+    if (error && error.status === 403 && this.panels) this.forbidden();
+    else super.showError(error);
   }
 }
 
