@@ -418,28 +418,16 @@ impl Desk {
     }
 
     async fn backlog(&self, q: &ReportQuery) -> Result<Vec<Vec<Json>>> {
-        let created = self.counts(q, By::Day, "created_at").await?;
-        let resolved = self.counts(q, By::Day, "resolved_at").await?;
         // Open when the period starts: created before it and not resolved before it, in
-        // two index ranges (still unresolved; resolved only later).
-        let start = q.period.start();
-        let mut open = 0;
-        for resolved_later in [false, true] {
-            let mut sql = Sql::new(
-                self.store.backend(),
-                "SELECT COUNT(*) AS n FROM ticket WHERE created_at < ",
-            );
-            sql.bind(start);
-            if resolved_later {
-                sql.push(" AND resolved_at >= ").bind(start);
-            } else {
-                sql.push(" AND resolved_at IS NULL");
-            }
-            sql.filters(q);
-            if let Some(row) = self.store.db().query_one_raw(sql.statement()).await? {
-                open += count(&row, "n")?;
-            }
-        }
+        // two index ranges (still unresolved; resolved only later). All four scans run
+        // side by side.
+        let (created, resolved, unresolved, resolved_later) = tokio::try_join!(
+            self.counts(q, By::Day, "created_at"),
+            self.counts(q, By::Day, "resolved_at"),
+            self.open_at_start(q, false),
+            self.open_at_start(q, true),
+        )?;
+        let mut open = unresolved + resolved_later;
         let mut rows = Vec::new();
         for d in q.period.days() {
             let c = created.get(&Key::Day(d)).copied().unwrap_or(0);
@@ -450,47 +438,69 @@ impl Desk {
         Ok(rows)
     }
 
-    /// Median and 90th percentile (nearest rank, see the module docs) of `value` over the
-    /// tickets whose `at` lies in the period, per group.
+    /// Tickets created before the period that are still unresolved (or, with
+    /// `resolved_later`, were resolved only after the period began).
+    async fn open_at_start(&self, q: &ReportQuery, resolved_later: bool) -> Result<i64> {
+        let start = q.period.start();
+        let mut sql = Sql::new(
+            self.store.backend(),
+            "SELECT COUNT(*) AS n FROM ticket WHERE created_at < ",
+        );
+        sql.bind(start);
+        if resolved_later {
+            sql.push(" AND resolved_at >= ").bind(start);
+        } else {
+            sql.push(" AND resolved_at IS NULL");
+        }
+        sql.filters(q);
+        match self.store.db().query_one_raw(sql.statement()).await? {
+            Some(row) => count(&row, "n"),
+            None => Ok(0),
+        }
+    }
+
+    /// Per group, the tickets whose `at` lies in the period, and the median and 90th
+    /// percentile (nearest rank, see the module docs) of their `value`s that are set.
     async fn spread(
         &self,
         q: &ReportQuery,
         by: By,
         at: &str,
         value: &str,
-    ) -> Result<HashMap<Key, Spread>> {
+    ) -> Result<HashMap<Key, (i64, Spread)>> {
         let b = self.store.backend();
         let (k, keep) = by.expr(b, at);
-        let extra = format!(" AND {value} IS NOT NULL{keep}");
         let sql = if b == DbBackend::Postgres {
+            // percentile_disc leaves nulls out; COUNT(*) counts every ticket.
             let mut sql = Sql::new(
                 b,
                 &format!(
-                    "SELECT {k} AS k, \
+                    "SELECT {k} AS k, COUNT(*) AS n, \
                      percentile_disc(0.5) WITHIN GROUP (ORDER BY {value}) AS median, \
                      percentile_disc(0.9) WITHIN GROUP (ORDER BY {value}) AS p90 FROM ticket"
                 ),
             );
-            sql.scope(q, at, &extra).push(&format!(" GROUP BY {k}"));
+            sql.scope(q, at, &keep).push(&format!(" GROUP BY {k}"));
             sql
         } else {
-            // ⌈n/2⌉ = (n + 1) / 2 and ⌈9n/10⌉ = (9n + 9) / 10 in integer arithmetic. Both
-            // window functions share one window, so the rows are sorted once; only the
-            // two picked rows per group reach the outer GROUP BY.
+            // ⌈c/2⌉ = (c + 1) / 2 and ⌈9c/10⌉ = (9c + 9) / 10 in integer arithmetic, over
+            // the c values that are set (nulls sort last, so they rank after them). Both
+            // window functions share one sort; only the picked rows and each group's
+            // first (which carries its count) reach the outer GROUP BY.
             let mut sql = Sql::new(
                 b,
                 &format!(
-                    "SELECT k, \
-                     MIN(CASE WHEN rn = (n + 1) / 2 THEN v END) AS median, \
-                     MIN(CASE WHEN rn = (9 * n + 9) / 10 THEN v END) AS p90 \
+                    "SELECT k, MIN(n) AS n, \
+                     MIN(CASE WHEN rn = (c + 1) / 2 THEN v END) AS median, \
+                     MIN(CASE WHEN rn = (9 * c + 9) / 10 THEN v END) AS p90 \
                      FROM (SELECT {k} AS k, {value} AS v, ROW_NUMBER() OVER w AS rn, \
-                     COUNT(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING \
-                     AND UNBOUNDED FOLLOWING) AS n FROM ticket"
+                     COUNT({value}) OVER whole AS c, COUNT(*) OVER whole AS n FROM ticket"
                 ),
             );
-            sql.scope(q, at, &extra).push(&format!(
-                " WINDOW w AS (PARTITION BY {k} ORDER BY {value})) AS x \
-                 WHERE rn = (n + 1) / 2 OR rn = (9 * n + 9) / 10 GROUP BY k"
+            sql.scope(q, at, &keep).push(&format!(
+                " WINDOW w AS (PARTITION BY {k} ORDER BY {value} NULLS LAST), \
+                 whole AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) AS x \
+                 WHERE rn = 1 OR rn = (c + 1) / 2 OR rn = (9 * c + 9) / 10 GROUP BY k"
             ));
             sql
         };
@@ -500,23 +510,21 @@ impl Desk {
                 row.try_get::<Option<i64>>("", "median")?,
                 row.try_get::<Option<i64>>("", "p90")?,
             );
-            out.insert(by.read(b, &row)?, spread);
+            out.insert(by.read(b, &row)?, (count(&row, "n")?, spread));
         }
         Ok(out)
     }
 
     async fn times(&self, q: &ReportQuery) -> Result<Vec<Vec<Json>>> {
-        let first = self
-            .spread(q, By::Day, "first_response_at", "first_response_seconds")
-            .await?;
-        let resolution = self
-            .spread(q, By::Day, "resolved_at", "resolution_seconds")
-            .await?;
+        let (first, resolution) = tokio::try_join!(
+            self.spread(q, By::Day, "first_response_at", "first_response_seconds"),
+            self.spread(q, By::Day, "resolved_at", "resolution_seconds"),
+        )?;
         Ok(q.period
             .days()
             .map(|d| {
-                let (fm, fp) = first.get(&Key::Day(d)).copied().unwrap_or_default();
-                let (rm, rp) = resolution.get(&Key::Day(d)).copied().unwrap_or_default();
+                let (_, (fm, fp)) = first.get(&Key::Day(d)).copied().unwrap_or_default();
+                let (_, (rm, rp)) = resolution.get(&Key::Day(d)).copied().unwrap_or_default();
                 vec![json!(d), json!(fm), json!(fp), json!(rm), json!(rp)]
             })
             .collect())
@@ -613,18 +621,16 @@ impl Desk {
     /// The agents or teams table: one row per assignee (team) with any figure in the
     /// period, ordered by name.
     async fn table(&self, q: &ReportQuery, by: By) -> Result<Vec<Vec<Json>>> {
-        let resolved = self.counts(q, by, "resolved_at").await?;
-        let first = self
-            .spread(q, by, "first_response_at", "first_response_seconds")
-            .await?;
-        let resolution = self
-            .spread(q, by, "resolved_at", "resolution_seconds")
-            .await?;
-        let answers = self.answers(q, by).await?;
-        let verdicts = self.verdicts(q, by).await?;
-        let ids: BTreeSet<i64> = resolved
+        // Four independent scans (first responses, resolutions with their count, survey
+        // answers, verdicts) run side by side on the pool's connections.
+        let (first, resolution, answers, verdicts) = tokio::try_join!(
+            self.spread(q, by, "first_response_at", "first_response_seconds"),
+            self.spread(q, by, "resolved_at", "resolution_seconds"),
+            self.answers(q, by),
+            self.verdicts(q, by),
+        )?;
+        let ids: BTreeSet<i64> = first
             .keys()
-            .chain(first.keys())
             .chain(resolution.keys())
             .chain(answers.keys())
             .chain(verdicts.keys())
@@ -638,14 +644,14 @@ impl Desk {
         for id in ids {
             let k = Key::Id(id);
             let name = names.get(&id).cloned();
-            let (fm, fp) = first.get(&k).copied().unwrap_or_default();
-            let (rm, rp) = resolution.get(&k).copied().unwrap_or_default();
+            let (_, (fm, fp)) = first.get(&k).copied().unwrap_or_default();
+            let (resolved, (rm, rp)) = resolution.get(&k).copied().unwrap_or_default();
             let (n, _, satisfied) = answers.get(&k).copied().unwrap_or_default();
             let [tickets, .., any] = verdicts.get(&k).copied().unwrap_or_default();
             let row = vec![
                 json!(id),
                 json!(name),
-                json!(resolved.get(&k).copied().unwrap_or(0)),
+                json!(resolved),
                 json!(fm),
                 json!(fp),
                 json!(rm),
