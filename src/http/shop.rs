@@ -10,7 +10,8 @@
 //!   read from `X-WC-Webhook-Topic`. WooCommerce's unsigned ping (`webhook_id=…`) when a
 //!   webhook is saved gets a 200.
 //!
-//! 401 for a missing or wrong signature, 404 for a shop not connected here, 400 for a
+//! 401 for a missing or wrong signature and, alike, for a shop not connected here (so the
+//! answers cannot be used to probe which shops are; the log tells them apart), 400 for a
 //! body that is not what its topic promises, 422 for an order the desk cannot take, 503
 //! when the store is unavailable (the shop sends it again); topics the desk does not use
 //! and orders without a customer get a 200 saying so, as shops retry anything else.
@@ -37,7 +38,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         .trim()
 }
 
-/// 401 for a delivery whose signature is missing or wrong.
+/// 401 for a delivery whose signature is missing or wrong, or whose shop is not
+/// connected here.
 fn bad_signature() -> Problem {
     Problem::new(
         StatusCode::UNAUTHORIZED,
@@ -55,7 +57,7 @@ pub async fn shopify(
     let domain = header(&headers, "x-shopify-shop-domain");
     let Some(shop) = state.desk.shopify_shop(domain).await? else {
         tracing::warn!(domain, "Shopify webhook for a shop not connected here");
-        return Err(Problem::not_found("no shop with this domain is connected"));
+        return Err(bad_signature());
     };
     if !shop::signed(
         shop.signing_secret(),
@@ -78,7 +80,8 @@ pub async fn woocommerce(
     body: Bytes,
 ) -> ApiResult<axum::Json<Value>> {
     let Some(store_) = state.desk.woocommerce_store(id).await? else {
-        return Err(Problem::not_found("no WooCommerce store with this id"));
+        tracing::warn!(id, "WooCommerce webhook for a store not connected here");
+        return Err(bad_signature());
     };
     woocommerce_delivery(&state.desk, &store_, &headers, &body).await
 }
@@ -100,9 +103,7 @@ pub async fn woocommerce_by_source(
             source,
             "WooCommerce webhook from a store not connected here"
         );
-        return Err(Problem::not_found(
-            "no WooCommerce store with this X-WC-Webhook-Source is connected",
-        ));
+        return Err(bad_signature());
     };
     woocommerce_delivery(&state.desk, &store_, &headers, &body).await
 }
