@@ -1,14 +1,20 @@
 //! The team-lead views (`/lead`): served embedded under the strict CSP, and in real
-//! headless Chromium a lead sees the feedback stream (filtered by rating, hostile comments
-//! as text, live additions), opens a ticket in the console in one click, moves a complaint
-//! on the board, reads the reports' SVG charts and tables, downloads a CSV, switches to
-//! German; an agent without the lead role sees the refusal and no data.
+//! headless Chromium a lead sees the feedback stream (hostile comments as text, live
+//! additions), narrows it by team, agent, channel, kind, period and rating, opens a ticket
+//! in the console in one click, moves a complaint on the board, reads the reports' SVG
+//! charts and tables, narrows the reports by team, channel and period, downloads a CSV,
+//! switches to German; an agent without the lead role sees the refusal and no data.
+//!
+//! The fixture makes every filter tell items apart: two teams (Kundendienst, Technik), two
+//! agents crossing them (Sam in both, Kim in Kundendienst), three channels, and a ticket
+//! with its survey answer three days back.
 
-use chrono::Utc;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
-use sea_orm::{ActiveModelTrait, Set};
-use serde_json::json;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::{Value, json};
 use switchboard::desk::Role;
 
 use crate::browser::{Driver, screenshot, script, wait_for, wait_script, wait_until};
@@ -59,8 +65,19 @@ async fn ticket_facts(api: &Api, id: i64) -> (i64, String, Option<i64>, Option<i
 /// A customer's survey answer with the ticket's team and assignee, written straight into
 /// the store (the survey page has its own tests; the lead views read what is stored).
 async fn survey_answer(app: &TestApp, api: &Api, ticket: i64, rating: i32, comment: &str) {
+    survey_answer_at(app, api, ticket, rating, comment, Utc::now()).await;
+}
+
+/// A survey answer as [`survey_answer`], given at `at`.
+async fn survey_answer_at(
+    app: &TestApp,
+    api: &Api,
+    ticket: i64,
+    rating: i32,
+    comment: &str,
+    at: DateTime<Utc>,
+) {
     let (contact, channel, team, assignee) = ticket_facts(api, ticket).await;
-    let now = Utc::now();
     entity::feedback::ActiveModel {
         ticket_id: Set(ticket),
         contact_id: Set(contact),
@@ -72,13 +89,95 @@ async fn survey_answer(app: &TestApp, api: &Api, ticket: i64, rating: i32, comme
         channel: Set(channel),
         team_id: Set(team),
         assignee_id: Set(assignee),
-        created_at: Set(now),
-        updated_at: Set(now),
+        created_at: Set(at),
+        updated_at: Set(at),
         ..Default::default()
     }
     .insert(app.ts.store.db())
     .await
     .unwrap();
+}
+
+/// Moves a resolved ticket's whole life (created, last message, resolved) to `at`,
+/// straight in the store: the API only makes tickets now.
+async fn backdate_ticket(app: &TestApp, ticket: i64, at: DateTime<Utc>) {
+    use entity::ticket::{Column, Entity};
+    Entity::update_many()
+        .col_expr(Column::CreatedAt, Expr::value(at))
+        .col_expr(Column::UpdatedAt, Expr::value(at))
+        .col_expr(Column::LastMessageAt, Expr::value(at))
+        .col_expr(Column::ResolvedAt, Expr::value(at))
+        .filter(Column::Id.eq(ticket))
+        .exec(app.ts.store.db())
+        .await
+        .unwrap();
+}
+
+/// Waits until the feedback stream has loaded and shows exactly the items of these ticket
+/// numbers, in this order (newest first): the ones that match, none that do not.
+async fn wait_stream(c: &Client, what: &str, numbers: &[i64]) {
+    let want: Vec<String> = numbers.iter().map(|n| format!("#{n}")).collect();
+    wait_until(
+        c,
+        &format!("the stream showing {what}: {want:?}"),
+        "const view = document.querySelector('sb-feedback-stream');
+         if (!view || view.busy || !view.loaded) return false;
+         const shown = [...view.querySelectorAll('li.fb-item .fb-number')].map(e => e.textContent);
+         return JSON.stringify(shown) === JSON.stringify(arguments[0]);",
+        vec![json!(want)],
+    )
+    .await;
+}
+
+/// Sets a pair of date inputs as the date picker does (the value, then `input` and
+/// `change`, which the filter form listens for); both values are in place before the
+/// first event, so no half-changed period is ever asked for.
+async fn set_period(c: &Client, from: &str, to: &str, period: (NaiveDate, NaiveDate)) {
+    c.execute(
+        "const [from, to] = [document.querySelector(arguments[0]), document.querySelector(arguments[1])];
+         from.value = arguments[2]; to.value = arguments[3];
+         for (const e of [from, to]) {
+           e.dispatchEvent(new Event('input', { bubbles: true }));
+           e.dispatchEvent(new Event('change', { bubbles: true }));
+         }
+         return true;",
+        vec![
+            json!(from),
+            json!(to),
+            json!(period.0.to_string()),
+            json!(period.1.to_string()),
+        ],
+    )
+    .await
+    .unwrap();
+}
+
+/// Waits until the reports show, for `what`, these volume rows (channel, tickets) and
+/// teams rows (team, resolved).
+async fn wait_volume_and_teams(c: &Client, what: &str, volume: &Value, teams: &Value) {
+    wait_report(c, what, "volume", &["Channel", "Tickets"], volume.clone()).await;
+    wait_report(c, what, "teams", &["Team", "Resolved"], teams.clone()).await;
+}
+
+/// Waits until the reports have loaded and report `name`'s table, cut down to these
+/// column headings, has exactly `rows` (in any order; none when it shows no data).
+async fn wait_report(c: &Client, what: &str, name: &str, columns: &[&str], rows: Value) {
+    wait_until(
+        c,
+        &format!("{what}: {name} {columns:?} = {rows}"),
+        "const [name, columns, want] = arguments;
+         const view = document.querySelector('sb-reports');
+         if (!view || view.busy || !view.loaded) return false;
+         const section = document.querySelector(`section.report-${name}`);
+         if (!section) return false;
+         const heads = [...section.querySelectorAll('table thead th')].map(c => c.textContent);
+         const at = columns.map(c => heads.indexOf(c));
+         const rows = [...section.querySelectorAll('table tbody tr')]
+           .map(r => JSON.stringify(at.map(i => (i < 0 ? null : r.cells[i].textContent)))).sort();
+         return JSON.stringify(rows) === JSON.stringify(want.map(r => JSON.stringify(r)).sort());",
+        vec![json!(name), json!(columns), rows],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -148,10 +247,11 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
     let app = TestApp::start_public(Engine::Sqlite).await;
     app.agent("lena@example.com", Role::Lead).await;
     let sam_id = app.agent("sam@example.com", Role::Agent).await;
+    let kim_id = app.agent("kim@example.com", Role::Agent).await;
     let api = app.token(Role::Admin).await;
 
-    // Five tickets today: three by email, one by chat, one by SMS; two get resolved.
-    let (washer, _, _) = message(
+    // Five tickets: three by email, one by chat, one by SMS.
+    let (washer, washer_no, _) = message(
         &api,
         "email",
         json!({"kind": "email", "value": "juergen@example.de"}),
@@ -187,7 +287,7 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
         "Wo bleibt meine Bestellung?",
     )
     .await;
-    message(
+    let (printer, printer_no, _) = message(
         &api,
         "sms",
         json!({"kind": "phone", "value": "+14155550100"}),
@@ -196,16 +296,27 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
         "The printer shows error E04.",
     )
     .await;
-    let (status, team) = api
-        .send("POST", "/api/v1/teams", json!({"name": "Kundendienst"}))
-        .await;
-    assert_eq!(status, 201, "{team}");
-    for id in [washer, late] {
+    let mut teams = Vec::new();
+    for name in ["Kundendienst", "Technik"] {
+        let (status, team) = api
+            .send("POST", "/api/v1/teams", json!({"name": name}))
+            .await;
+        assert_eq!(status, 201, "{team}");
+        teams.push(team["id"].as_i64().unwrap());
+    }
+    let (kundendienst, technik) = (teams[0], teams[1]);
+    // Three get resolved: the washer by Sam and the late delivery by Kim for Kundendienst,
+    // the printer by Sam for Technik.
+    for (id, agent, team) in [
+        (washer, sam_id, kundendienst),
+        (late, kim_id, kundendienst),
+        (printer, sam_id, technik),
+    ] {
         let (status, body) = api
             .send(
                 "POST",
                 &format!("/api/v1/tickets/{id}/assign"),
-                json!({"agent_id": sam_id, "team_id": team["id"]}),
+                json!({"agent_id": agent, "team_id": team}),
             )
             .await;
         assert_eq!(status, 200, "{body}");
@@ -218,6 +329,13 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
             .await;
         assert_eq!(status, 200, "{body}");
     }
+    // The printer ticket came, was solved and was answered three days ago; the rest is
+    // today's.
+    let today = Utc::now().date_naive();
+    let earlier = today - Duration::days(3);
+    let earlier_noon = earlier.and_hms_opt(12, 0, 0).unwrap().and_utc();
+    backdate_ticket(&app, printer, earlier_noon).await;
+    survey_answer_at(&app, &api, printer, 4, "Drucker läuft wieder", earlier_noon).await;
     survey_answer(&app, &api, washer, 5, "Super schnell, danke!").await;
     survey_answer(
         &app,
@@ -249,8 +367,8 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
     // The feedback stream: newest first, comments as text, stars and kinds.
     wait_script(
         &c,
-        "three feedback items",
-        "return document.querySelectorAll('sb-feedback-stream li.fb-item').length === 3;",
+        "four feedback items",
+        "return document.querySelectorAll('sb-feedback-stream li.fb-item').length === 4;",
     )
     .await;
     let kinds = script(
@@ -258,7 +376,7 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
         "return [...document.querySelectorAll('li.fb-item .fb-kind')].map(e => e.textContent);",
     )
     .await;
-    assert_eq!(kinds, json!(["Complaint", "Survey", "Survey"]));
+    assert_eq!(kinds, json!(["Complaint", "Survey", "Survey", "Survey"]));
     let hostile = script(
         &c,
         "const li = document.querySelector('li.fb-item[data-rating=\"1\"]');
@@ -301,6 +419,84 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
     )
     .await;
     screenshot(&c, "lead-feedback").await;
+
+    // Each filter leaves exactly the matching items, newest first. The team and agent
+    // lists come with the directory, after the page is ready.
+    const RESET: &str = "sb-feedback-stream .filter-actions button[type=button]";
+    let all = [invoice_no, parcel_no, late_no, washer_no, printer_no];
+    wait_stream(&c, "everything", &all).await;
+    wait_for(&c, &format!("#fb-team option[value=\"{technik}\"]")).await;
+    wait_for(&c, &format!("#fb-agent option[value=\"{kim_id}\"]")).await;
+    // By team: the Kundendienst answers, then Technik's.
+    select(&c, "#fb-team", &kundendienst.to_string()).await;
+    wait_stream(&c, "Kundendienst's answers", &[late_no, washer_no]).await;
+    select(&c, "#fb-team", &technik.to_string()).await;
+    wait_stream(&c, "Technik's answer", &[printer_no]).await;
+    select(&c, "#fb-team", "").await;
+    wait_stream(&c, "every team again", &all).await;
+    // By agent: Sam's answers across both teams, then Kim's.
+    select(&c, "#fb-agent", &sam_id.to_string()).await;
+    wait_stream(&c, "Sam's answers", &[washer_no, printer_no]).await;
+    select(&c, "#fb-agent", &kim_id.to_string()).await;
+    wait_stream(&c, "Kim's answer", &[late_no]).await;
+    click(&c, RESET).await;
+    wait_stream(&c, "everything after a reset", &all).await;
+    // By channel, and filters together: email and Kundendienst is the washer only; SMS
+    // and Kundendienst is nothing, which the list says.
+    select(&c, "#fb-channel", "email").await;
+    wait_stream(&c, "email feedback", &[invoice_no, parcel_no, washer_no]).await;
+    select(&c, "#fb-team", &kundendienst.to_string()).await;
+    wait_stream(&c, "Kundendienst's email feedback", &[washer_no]).await;
+    select(&c, "#fb-channel", "sms").await;
+    wait_stream(&c, "no SMS feedback for Kundendienst", &[]).await;
+    wait_text(
+        &c,
+        "the empty note",
+        "sb-feedback-stream .list-status",
+        "No feedback matches these filters.",
+    )
+    .await;
+    assert_eq!(
+        script(
+            &c,
+            "return [document.getElementById('fb-team').value, document.getElementById('fb-channel').value];"
+        )
+        .await,
+        json!([kundendienst.to_string(), "sms"]),
+        "the form keeps the chosen filters"
+    );
+    click(&c, RESET).await;
+    wait_stream(&c, "everything after a reset", &all).await;
+    // By kind.
+    select(&c, "#fb-kind", "complaint").await;
+    wait_stream(&c, "the complaint", &[parcel_no]).await;
+    select(&c, "#fb-kind", "praise").await;
+    wait_stream(&c, "the praise", &[invoice_no]).await;
+    select(&c, "#fb-kind", "survey").await;
+    wait_stream(&c, "the survey answers", &[late_no, washer_no, printer_no]).await;
+    click(&c, RESET).await;
+    wait_stream(&c, "everything after a reset", &all).await;
+    // By period: three days ago is the printer's answer alone; today is all the rest.
+    set_period(&c, "#fb-from", "#fb-to", (earlier, earlier)).await;
+    wait_stream(&c, "the answer three days ago", &[printer_no]).await;
+    assert_eq!(
+        script(
+            &c,
+            "return [document.getElementById('fb-from').value, document.getElementById('fb-to').value];"
+        )
+        .await,
+        json!([earlier.to_string(), earlier.to_string()]),
+        "the form keeps the period"
+    );
+    set_period(&c, "#fb-from", "#fb-to", (today, today)).await;
+    wait_stream(
+        &c,
+        "today's feedback",
+        &[invoice_no, parcel_no, late_no, washer_no],
+    )
+    .await;
+    click(&c, RESET).await;
+    wait_stream(&c, "everything after a reset", &all).await;
 
     // Filter by rating: only the one-star answer is left.
     select(&c, "#fb-rating", "1").await;
@@ -422,7 +618,7 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
                  document.querySelectorAll('.report-volume .legend li').length, rows.map(r => r.slice(1))];",
     )
     .await;
-    assert_eq!(volume[0], json!(3), "one bar per channel today: {volume}");
+    assert_eq!(volume[0], json!(3), "one bar per channel and day: {volume}");
     assert_eq!(volume[1], json!("Volume by channel and day"));
     assert_eq!(volume[2], json!(true));
     assert_eq!(volume[3], json!(3));
@@ -436,18 +632,17 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
             vec!["SMS".to_owned(), "1".into()],
         ]
     );
-    let today = Utc::now().date_naive().to_string();
     let backlog = c
         .execute(
             "const row = document.querySelector(`.report-backlog table tbody tr[data-key=\"${arguments[0]}\"]`);
              return row ? [...row.cells].slice(1).map(c => c.textContent) : null;",
-            vec![json!(today)],
+            vec![json!(today.to_string())],
         )
         .await
         .unwrap();
     assert_eq!(
         backlog,
-        json!(["5", "2", "3"]),
+        json!(["4", "2", "2"]),
         "created, resolved, open today"
     );
     let csat = script(
@@ -456,12 +651,13 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
                  [...document.querySelectorAll('.report-csat table tbody td')].map(c => c.textContent)];",
     )
     .await;
-    assert_eq!(csat[0], json!(1), "{csat}");
+    assert_eq!(csat[0], json!(2), "a bar for each day with answers: {csat}");
     assert!(
         csat[1].as_array().unwrap().contains(&json!("2")),
         "two answers today: {csat}"
     );
-    // Sam resolved both tickets of the Kundendienst team; one of two answers was happy.
+    // Sam resolved a ticket in each team and both answers were happy; Kim resolved one,
+    // answered unhappily. Kundendienst resolved two, one of two answers happy.
     let people = script(
         &c,
         "const row = (name) => [...document.querySelectorAll(`.report-${name} table tbody tr`)].map(r => [...r.cells].map(c => c.textContent));
@@ -488,15 +684,41 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
             sam_row[answers].as_str(),
             sam_row[csat_at].as_str()
         ),
-        ("2", "2", "50%"),
+        ("2", "2", "100%"),
+        "{agents:?}"
+    );
+    let kim_row = agents
+        .iter()
+        .find(|r| r[0] == "kim")
+        .unwrap_or_else(|| panic!("kim in {agents:?}"));
+    assert_eq!(
+        (
+            kim_row[resolved].as_str(),
+            kim_row[answers].as_str(),
+            kim_row[csat_at].as_str()
+        ),
+        ("1", "1", "0%"),
         "{agents:?}"
     );
     let teams: Vec<Vec<String>> = serde_json::from_value(people[2].clone()).unwrap();
-    assert!(
-        teams
-            .iter()
-            .any(|r| r[0] == "Kundendienst" && r[resolved] == "2"),
-        "{teams:?}"
+    let mut teams: Vec<[&str; 4]> = teams
+        .iter()
+        .map(|r| {
+            [
+                r[0].as_str(),
+                r[resolved].as_str(),
+                r[answers].as_str(),
+                r[csat_at].as_str(),
+            ]
+        })
+        .collect();
+    teams.sort();
+    assert_eq!(
+        teams,
+        vec![
+            ["Kundendienst", "2", "2", "50%"],
+            ["Technik", "1", "1", "100%"]
+        ]
     );
     for name in ["times", "sla", "agents", "teams"] {
         wait_for(&c, &format!("section.report-{name} a.csv-link")).await;
@@ -519,6 +741,58 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
     assert!(text.contains(",email,3"), "{text}");
     assert!(csv[4].as_str().unwrap().starts_with("volume-"), "{csv}");
     screenshot(&c, "lead-reports").await;
+
+    // The reports narrowed by team, by channel and by period: the volume and teams
+    // tables show only what is inside, the CSV link follows.
+    wait_for(&c, &format!("#rp-team option[value=\"{technik}\"]")).await;
+    select(&c, "#rp-team", &technik.to_string()).await;
+    let (sms, technik_1) = (json!([["SMS", "1"]]), json!([["Technik", "1"]]));
+    wait_volume_and_teams(&c, "Technik", &sms, &technik_1).await;
+    let href = script(
+        &c,
+        "return document.querySelector('.report-volume a.csv-link').getAttribute('href');",
+    )
+    .await;
+    assert!(
+        href.as_str().unwrap().contains(&format!("team={technik}")),
+        "the CSV follows the filters: {href}"
+    );
+    let (kd_1, kd_2) = (
+        json!([["Kundendienst", "1"]]),
+        json!([["Kundendienst", "2"]]),
+    );
+    select(&c, "#rp-team", &kundendienst.to_string()).await;
+    let kd_volume = json!([["Chat", "1"], ["Email", "1"]]);
+    wait_volume_and_teams(&c, "Kundendienst", &kd_volume, &kd_2).await;
+    select(&c, "#rp-channel", "chat").await;
+    let chat = json!([["Chat", "1"]]);
+    wait_volume_and_teams(&c, "Kundendienst by chat", &chat, &kd_1).await;
+    select(&c, "#rp-channel", "email").await;
+    let email = json!([["Email", "1"]]);
+    wait_volume_and_teams(&c, "Kundendienst by email", &email, &kd_1).await;
+    select(&c, "#rp-team", "").await;
+    let email = json!([["Email", "3"]]);
+    wait_volume_and_teams(&c, "email", &email, &kd_1).await;
+    select(&c, "#rp-channel", "").await;
+    let everything = json!([["Chat", "1"], ["Email", "3"], ["SMS", "1"]]);
+    let both = json!([["Kundendienst", "2"], ["Technik", "1"]]);
+    wait_volume_and_teams(&c, "no filter", &everything, &both).await;
+    set_period(&c, "#rp-from", "#rp-to", (earlier, earlier)).await;
+    wait_volume_and_teams(&c, "three days ago", &sms, &technik_1).await;
+    wait_report(&c, "three days ago", "csat", &["Answers"], json!([["1"]])).await;
+    set_period(&c, "#rp-from", "#rp-to", (today, today)).await;
+    let today_volume = json!([["Chat", "1"], ["Email", "3"]]);
+    wait_volume_and_teams(&c, "today", &today_volume, &kd_2).await;
+    wait_report(&c, "today", "csat", &["Answers"], json!([["2"]])).await;
+    assert_eq!(
+        script(
+            &c,
+            "return ['rp-from', 'rp-to', 'rp-team', 'rp-channel'].map(id => document.getElementById(id).value);"
+        )
+        .await,
+        json!([today.to_string(), today.to_string(), "", ""]),
+        "the form keeps the period"
+    );
 
     // An empty period says so instead of drawing an empty chart.
     script(
@@ -579,8 +853,8 @@ async fn a_lead_reviews_feedback_complaints_and_reports_in_the_browser() {
     click(&c, "button.load-more").await;
     wait_script(
         &c,
-        "all 55 items and no more button",
-        "return document.querySelectorAll('li.fb-item').length === 55 && !document.querySelector('button.load-more');",
+        "all 56 items and no more button",
+        "return document.querySelectorAll('li.fb-item').length === 56 && !document.querySelector('button.load-more');",
     )
     .await;
     assert_eq!(script(&c, "return window.__alerts;").await, json!(0));
