@@ -231,12 +231,32 @@ fn header(name: &'static str, value: &str) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_owned())
 }
 
-/// The text as simple HTML, for mail programs that show only the HTML part.
+/// The text as simple HTML, for mail programs that show only the HTML part: escaped,
+/// paragraphs and line breaks kept, and web addresses (a survey's link, say) made links.
 fn text_as_html(text: &str) -> String {
+    let mut finder = linkify::LinkFinder::new();
+    finder.kinds(&[linkify::LinkKind::Url]);
+    let line = |l: &str| -> String {
+        finder
+            .spans(l)
+            .map(|span| {
+                let part = ammonia::clean_text(span.as_str());
+                let web = span.kind().is_some()
+                    && ["https://", "http://"]
+                        .iter()
+                        .any(|s| span.as_str().to_ascii_lowercase().starts_with(s));
+                if web {
+                    format!("<a href=\"{part}\">{part}</a>")
+                } else {
+                    part
+                }
+            })
+            .collect()
+    };
     let paragraphs: Vec<String> = text
         .split("\n\n")
         .map(|p| {
-            let lines: Vec<String> = p.lines().map(ammonia::clean_text).collect();
+            let lines: Vec<String> = p.lines().map(line).collect();
             format!("<p>{}</p>", lines.join("<br>"))
         })
         .collect();
@@ -321,5 +341,27 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("<b>"));
+    }
+
+    #[test]
+    fn web_addresses_become_links_and_nothing_else_does() {
+        let html = super::text_as_html(
+            "Bitte bewerten Sie uns: https://desk.example/survey/1.0.9.a_b-c.\n\
+             (siehe http://shop.example/a?b=1&c=\"2\") javascript:alert(1) mail@example.com",
+        );
+        assert!(
+            html.contains(
+                "<a href=\"https:&#47;&#47;desk.example&#47;survey&#47;1.0.9.a_b-c\">\
+                 https:&#47;&#47;desk.example&#47;survey&#47;1.0.9.a_b-c</a>."
+            ),
+            "{html}"
+        );
+        // The quote ends the address; what follows it stays text.
+        assert!(
+            html.contains("<a href=\"http:&#47;&#47;shop.example&#47;a?b&#61;1&amp;c&#61;\">"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<a ").count(), 2, "{html}");
+        assert!(html.contains("javascript:alert(1)&#32;mail@example.com"), "{html}");
     }
 }
