@@ -756,3 +756,379 @@ async fn mail_over_tls_and_starttls() {
     );
     app.stop().await;
 }
+
+/// The words of `text` that contain `/survey/`: the survey links it carries.
+fn survey_links(text: &str) -> Vec<&str> {
+    text.split_whitespace()
+        .filter(|w| w.contains("/survey/"))
+        .collect()
+}
+
+/// The satisfaction survey end to end over real mail: a customer writes in (SMTP →
+/// IMAP), an agent answers and resolves in one go, and the survey (German, as the mail
+/// account speaks German) lands in the customer's mailbox through Postfix as an
+/// automatic mail on the conversation, with exactly one signed link in place of the
+/// stored placeholder. The link, followed over HTTP, shows the form and takes a rating
+/// of 2 with a comment: the feedback is stored and a complaint raised. The customer
+/// writes again (the ticket reopens), the agent resolves it again: no second survey.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Dovecot and Postfix"]
+async fn a_survey_by_mail_over_smtp_answered_once() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use switchboard::desk::channels::Language;
+    use switchboard::desk::surveys::{LINK_PLACEHOLDER_DE, LINK_PLACEHOLDER_EN};
+
+    let ms = mail_server().await;
+    let support = ms.address("support");
+    let customer = ms.address("clara");
+    // The desk's public address is its own, so the link in the mail is followed as is.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let public = format!("http://{bind}");
+    let app = TestApp::start_with(
+        Engine::Sqlite,
+        &[
+            ("SWITCHBOARD_BIND", &bind),
+            ("SWITCHBOARD_PUBLIC_URL", &public),
+            ("SWITCHBOARD_SURVEY_CHANNELS", "email"),
+            ("SWITCHBOARD_SURVEY_DELAY_MINUTES", "0"),
+            ("SWITCHBOARD_MAIL_POLL_SECONDS", "3600"),
+        ],
+    )
+    .await;
+    let desk = app.desk.clone();
+    let channel_id = desk
+        .create_mail_account(&NewMailAccount {
+            name: "Support".into(),
+            address: support.clone(),
+            display_name: Some("Kaffeehaus Support".into()),
+            imap: Some(server(ms, true, &support)),
+            smtp: Some(server(ms, false, &support)),
+            acknowledge: false,
+            language: Language::De,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .channel
+        .id;
+
+    let first_id = send_mail(
+        ms,
+        &customer,
+        &support,
+        "Kaffeemühle defekt",
+        "",
+        "Meine Mühle mahlt nicht mehr. Grüße, Clara",
+    )
+    .await;
+    let ticket = until("the ticket", || {
+        let desk = desk.clone();
+        async move { tickets(&desk).await.pop() }
+    })
+    .await;
+    assert_eq!(ticket.channel_id, Some(channel_id));
+
+    // The agent answers and resolves in one go.
+    let (_, token) = desk.create_token("console", Role::Agent).await.unwrap();
+    let api = Api::new(&app.base, &token);
+    let (s, reply) = api
+        .send(
+            "POST",
+            &format!("/api/v1/tickets/{}/reply", ticket.id),
+            json!({"text": "Liebe Clara, eine neue Mühle ist unterwegs.", "status": "resolved"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{reply}");
+    let reply_id = reply["id"].as_i64().unwrap();
+
+    // Two mails arrive: the answer and the survey, in either order.
+    let inbox = ms.wait_for_mail(&customer, 2, WAIT).await;
+    assert_eq!(inbox.len(), 2, "more than the answer and the survey");
+    let parsed: Vec<_> = inbox
+        .iter()
+        .map(|raw| MessageParser::default().parse(raw).unwrap())
+        .collect();
+    let is_survey = |m: &mail_parser::Message| {
+        m.body_text(0)
+            .is_some_and(|t| t.contains("/survey/") || t.contains("Umfrage"))
+    };
+    let surveys: Vec<usize> = (0..2).filter(|i| is_survey(&parsed[*i])).collect();
+    assert_eq!(surveys.len(), 1, "one survey mail and the answer");
+    let (raw, mail) = (&inbox[surveys[0]], &parsed[surveys[0]]);
+    let answer = &parsed[1 - surveys[0]];
+    assert!(
+        answer
+            .body_text(0)
+            .unwrap()
+            .contains("eine neue Mühle ist unterwegs")
+    );
+
+    // Who, what, and on which conversation.
+    let number = ticket.number;
+    assert_eq!(
+        mail.from().unwrap().first().unwrap().address(),
+        Some(support.as_str())
+    );
+    assert_eq!(
+        mail.from().unwrap().first().unwrap().name(),
+        Some("Kaffeehaus Support")
+    );
+    let to: Vec<_> = mail
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address())
+        .collect();
+    assert_eq!(to, vec![customer.as_str()]);
+    assert!(mail.cc().is_none());
+    assert_eq!(
+        mail.subject(),
+        Some(format!("Re: Kaffeemühle defekt [#{number}]").as_str())
+    );
+    assert_eq!(mail.in_reply_to().as_text(), Some(first_id.as_str()));
+    let references = header(raw, "References").expect("References");
+    assert!(
+        references.starts_with(&format!("<{first_id}>")),
+        "{references}"
+    );
+    // Marked automatic, so that no mail program or desk answers it (RFC 3834).
+    assert_eq!(
+        header(raw, "Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+    assert_eq!(
+        header(raw, "X-Auto-Response-Suppress").as_deref(),
+        Some("All")
+    );
+    assert_eq!(header(raw, "X-Loop").as_deref(), Some(support.as_str()));
+
+    // The text in German with exactly one link, where the placeholder stood.
+    let text = mail.body_text(0).unwrap().into_owned();
+    assert!(
+        text.starts_with(&format!(
+            "Ihre Anfrage #{number} „Kaffeemühle defekt“ ist erledigt. Wie zufrieden waren Sie mit uns?"
+        )),
+        "{text}"
+    );
+    for placeholder in [LINK_PLACEHOLDER_DE, LINK_PLACEHOLDER_EN, "[survey link]"] {
+        assert!(!text.contains(placeholder), "{text}");
+    }
+    let links = survey_links(&text);
+    assert_eq!(links.len(), 1, "{text}");
+    let link = links[0];
+    let link_token = link
+        .strip_prefix(&format!("{public}/survey/"))
+        .unwrap_or_else(|| panic!("not a link to {public}/survey/…: {link}"));
+    let parts: Vec<&str> = link_token.split('.').collect();
+    assert_eq!(parts.len(), 4, "{link_token}");
+    assert!(
+        parts[..3].iter().all(|p| p.parse::<i64>().is_ok()),
+        "{link_token}"
+    );
+    assert!(
+        !parts[3].is_empty()
+            && parts[3]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "{link_token}"
+    );
+    assert!(
+        text.trim_end().ends_with(link),
+        "the link on the last line: {text}"
+    );
+    let html = mail.body_html(0).unwrap();
+    assert!(html.contains(link_token), "{html}");
+    for placeholder in [LINK_PLACEHOLDER_DE, LINK_PLACEHOLDER_EN] {
+        assert!(!html.contains(placeholder), "{html}");
+    }
+    // It is the survey's current link; the stored message keeps the placeholder only,
+    // and knows its Message-ID.
+    let s = desk
+        .ticket_survey(ticket.id)
+        .await
+        .unwrap()
+        .expect("a survey");
+    assert_eq!((s.status.as_str(), s.link_version), ("sent", 0));
+    assert_eq!(desk.survey_token(&s).unwrap(), link_token);
+    let view = desk.ticket_detail(ticket.id).await.unwrap();
+    let stored = view
+        .messages
+        .iter()
+        .map(|m| &m.message)
+        .find(|m| m.direction == "out" && m.id != reply_id)
+        .expect("the survey message");
+    assert!(
+        stored.text.ends_with(&format!("\n{LINK_PLACEHOLDER_DE}")),
+        "{}",
+        stored.text
+    );
+    assert!(!stored.text.contains(link_token));
+    let stored = until("the survey marked sent", || {
+        let desk = desk.clone();
+        let id = stored.id;
+        async move {
+            desk.message(id)
+                .await
+                .ok()
+                .filter(|m| m.delivery_status == "sent")
+        }
+    })
+    .await;
+    assert_eq!(mail.message_id(), stored.external_id.as_deref());
+    assert!(!stored.text.contains(link_token));
+
+    // The customer follows the link: the form, in German.
+    let client = reqwest::Client::new();
+    let page = client
+        .get(link)
+        .header("accept-language", "de-DE,de;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Wie zufrieden waren Sie?"), "{page}");
+    assert!(
+        page.contains(&format!("#{number} – Kaffeemühle defekt")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("action=\"/survey/{link_token}\"")),
+        "{page}"
+    );
+    assert!(page.contains("type=\"radio\" name=\"rating\" value=\"2\""));
+    // … and answers 2 with a comment, as the browser posts the form.
+    let comment = "Die Mühle kam erst nach zwei Wochen.";
+    let thanks = client
+        .post(link)
+        .header("accept-language", "de-DE,de;q=0.9")
+        .header("origin", &public)
+        .form(&[("rating", "2"), ("comment", comment)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thanks.status(), 200, "followed to the change link's page");
+    let thanks = thanks.text().await.unwrap();
+    assert!(thanks.contains("Vielen Dank!"), "{thanks}");
+    assert!(thanks.contains(comment), "{thanks}");
+    // The link is used up.
+    assert_eq!(client.get(link).send().await.unwrap().status(), 410);
+
+    let s = desk.ticket_survey(ticket.id).await.unwrap().unwrap();
+    assert_eq!((s.status.as_str(), s.link_version), ("answered", 1));
+    let feedback = entity::feedback::Entity::find()
+        .filter(entity::feedback::Column::TicketId.eq(ticket.id))
+        .all(desk.store.db())
+        .await
+        .unwrap();
+    assert_eq!(feedback.len(), 1);
+    let f = &feedback[0];
+    assert_eq!(s.feedback_id, Some(f.id));
+    assert_eq!(
+        (
+            f.kind.as_str(),
+            f.source.as_str(),
+            f.rating,
+            f.comment.as_deref()
+        ),
+        ("survey", "survey", Some(2), Some(comment))
+    );
+    // A rating of 2 is a complaint.
+    let complaints = entity::complaint::Entity::find()
+        .filter(entity::complaint::Column::TicketId.eq(ticket.id))
+        .all(desk.store.db())
+        .await
+        .unwrap();
+    assert_eq!(complaints.len(), 1, "{complaints:?}");
+    assert_eq!(
+        (
+            complaints[0].state.as_str(),
+            complaints[0].source.as_str(),
+            complaints[0].feedback_id
+        ),
+        ("open", "rule", Some(f.id))
+    );
+    assert_eq!(desk.ticket(ticket.id).await.unwrap().kind, "complaint");
+
+    // Clara writes again on the conversation: the ticket reopens.
+    let our_id = desk
+        .message(reply_id)
+        .await
+        .unwrap()
+        .external_id
+        .expect("the answer's Message-ID");
+    send_mail(
+        ms,
+        &customer,
+        &support,
+        &format!("Re: Kaffeemühle defekt [#{number}]"),
+        &format!("In-Reply-To: <{our_id}>\r\nReferences: <{first_id}> <{our_id}>\r\n"),
+        "Und wo bleibt die Rechnung?",
+    )
+    .await;
+    until("the ticket reopened", || {
+        let desk = desk.clone();
+        async move {
+            desk.ticket(ticket.id)
+                .await
+                .ok()
+                .filter(|t| t.status != "resolved")
+        }
+    })
+    .await;
+    assert_eq!(tickets(&desk).await.len(), 1);
+    // The agent answers and resolves again: the answer arrives, no second survey.
+    let (s2, again) = api
+        .send(
+            "POST",
+            &format!("/api/v1/tickets/{}/reply", ticket.id),
+            json!({"text": "Die Rechnung liegt bei.", "status": "resolved"}),
+        )
+        .await;
+    assert_eq!(s2, 201, "{again}");
+    assert_eq!(desk.ticket(ticket.id).await.unwrap().status, "resolved");
+    let inbox = ms.wait_for_mail(&customer, 3, WAIT).await;
+    until("the outbox empty", || {
+        let store = desk.store.clone();
+        async move {
+            switchboard::outbox::list(&store, "pending", 0, 200)
+                .await
+                .unwrap()
+                .is_empty()
+                .then_some(())
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let inbox_now = ms.mailbox(&customer).await;
+    assert_eq!(inbox_now.len(), 3, "more mail than the second answer");
+    assert_eq!(inbox_now, inbox);
+    let last = MessageParser::default().parse(&inbox_now[2]).unwrap();
+    assert!(
+        last.body_text(0)
+            .unwrap()
+            .contains("Die Rechnung liegt bei.")
+    );
+    let surveys_sent = inbox_now
+        .iter()
+        .filter(|raw| {
+            let m = MessageParser::default().parse(raw).unwrap();
+            m.body_text(0)
+                .is_some_and(|t| !survey_links(&t).is_empty() || t.contains("Umfrage"))
+        })
+        .count();
+    assert_eq!(surveys_sent, 1, "a second survey for the same ticket");
+    let all = entity::survey::Entity::find()
+        .filter(entity::survey::Column::TicketId.eq(ticket.id))
+        .all(desk.store.db())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].status, "answered");
+    app.stop().await;
+}
