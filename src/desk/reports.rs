@@ -25,8 +25,9 @@
 //! Percentiles are nearest-rank: the p-th percentile of n values is the value at rank
 //! ⌈p·n⌉ in ascending order, so the median of an even count is the lower middle value and
 //! every figure is a value that really occurred. PostgreSQL computes it with
-//! `percentile_disc`, which is that definition; SQLite (which lacks it) numbers the rows
-//! of each group with window functions and picks the ranks. Ratios have four decimals;
+//! `percentile_disc`, which is that definition; SQLite (which lacks it) reads a day's ranks
+//! straight from the day's sorted index entries, and numbers an agent's or team's values
+//! with window functions to pick theirs. Ratios have four decimals;
 //! times are whole seconds; a figure without data is null.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -102,6 +103,9 @@ impl ReportName {
 
 /// The longest period a report covers, in days.
 pub const MAX_DAYS: i64 = 366;
+
+/// Percentile picks per statement on SQLite (a compound SELECT has at most 500 parts).
+const PICKS: usize = 250;
 
 /// Days a report covers when the caller names no start.
 pub const DEFAULT_DAYS: i64 = 30;
@@ -211,13 +215,23 @@ impl Sql {
         self
     }
 
-    /// `WHERE at in the period [extra] [AND team] [AND channel]`.
+    /// `WHERE at in the period [extra] [AND team] [AND channel]`. SQLite compares the
+    /// day of `at` with the period's first and last day, as its report indexes lead with
+    /// that day (migration 10); PostgreSQL compares the time with the period's bounds.
     fn scope(&mut self, q: &ReportQuery, at: &str, extra: &str) -> &mut Sql {
-        self.push(&format!(" WHERE {at} >= "))
-            .bind(q.period.start())
-            .push(&format!(" AND {at} < "))
-            .bind(q.period.end())
-            .push(extra);
+        if self.backend == DbBackend::Postgres {
+            self.push(&format!(" WHERE {at} >= "))
+                .bind(q.period.start())
+                .push(&format!(" AND {at} < "))
+                .bind(q.period.end());
+        } else {
+            let d = day(self.backend, at);
+            self.push(&format!(" WHERE {d} >= "))
+                .bind(q.period.from.to_string())
+                .push(&format!(" AND {d} <= "))
+                .bind(q.period.to.to_string());
+        }
+        self.push(extra);
         self.filters(q)
     }
 
@@ -441,16 +455,17 @@ impl Desk {
     /// Tickets created before the period that are still unresolved (or, with
     /// `resolved_later`, were resolved only after the period began).
     async fn open_at_start(&self, q: &ReportQuery, resolved_later: bool) -> Result<i64> {
-        let start = q.period.start();
-        let mut sql = Sql::new(
-            self.store.backend(),
-            "SELECT COUNT(*) AS n FROM ticket WHERE created_at < ",
-        );
-        sql.bind(start);
-        if resolved_later {
-            sql.push(" AND resolved_at >= ").bind(start);
-        } else {
+        let b = self.store.backend();
+        let mut sql = Sql::new(b, "SELECT COUNT(*) AS n FROM ticket WHERE created_at < ");
+        sql.bind(q.period.start());
+        if !resolved_later {
             sql.push(" AND resolved_at IS NULL");
+        } else if b == DbBackend::Postgres {
+            sql.push(" AND resolved_at >= ").bind(q.period.start());
+        } else {
+            let d = day(b, "resolved_at");
+            sql.push(&format!(" AND {d} >= "))
+                .bind(q.period.from.to_string());
         }
         sql.filters(q);
         match self.store.db().query_one_raw(sql.statement()).await? {
@@ -469,6 +484,9 @@ impl Desk {
         value: &str,
     ) -> Result<HashMap<Key, (i64, Spread)>> {
         let b = self.store.backend();
+        if b == DbBackend::Sqlite && by == By::Day {
+            return self.daily_spread(q, at, value).await;
+        }
         let (k, keep) = by.expr(b, at);
         let sql = if b == DbBackend::Postgres {
             // percentile_disc leaves nulls out; COUNT(*) counts every ticket.
@@ -513,6 +531,71 @@ impl Desk {
             out.insert(by.read(b, &row)?, (count(&row, "n")?, spread));
         }
         Ok(out)
+    }
+
+    /// [`Desk::spread`] by day on SQLite: each day's counts from one GROUP BY that walks
+    /// the day index in order, then every picked rank read straight from that day's
+    /// sorted index entries (`LIMIT 1 OFFSET rank - 1`), [`PICKS`] to a statement.
+    /// Ranking a day's values with window functions instead would sort them all.
+    async fn daily_spread(
+        &self,
+        q: &ReportQuery,
+        at: &str,
+        value: &str,
+    ) -> Result<HashMap<Key, (i64, Spread)>> {
+        let b = self.store.backend();
+        let d = day(b, at);
+        let mut sql = Sql::new(
+            b,
+            &format!("SELECT {d} AS k, COUNT(*) AS n, COUNT({value}) AS c FROM ticket"),
+        );
+        sql.scope(q, at, "").push(&format!(" GROUP BY {d}"));
+        let mut days = Vec::new();
+        for row in self.all(sql).await? {
+            days.push((
+                read_day(b, &row, "k")?,
+                count(&row, "n")?,
+                count(&row, "c")?,
+            ));
+        }
+        // (day, 0 for the median or 1 for the 90th percentile, rank); nearest rank as
+        // in the module docs.
+        let picks: Vec<(NaiveDate, u8, i64)> = days
+            .iter()
+            .filter(|(_, _, c)| *c > 0)
+            .flat_map(|&(day, _, c)| [(day, 0, (c + 1) / 2), (day, 1, (9 * c + 9) / 10)])
+            .collect();
+        let mut picked = HashMap::new();
+        for chunk in picks.chunks(PICKS) {
+            let mut sql = Sql::new(b, "");
+            for (i, (day, _, rank)) in chunk.iter().enumerate() {
+                let union = if i == 0 { "" } else { " UNION ALL " };
+                sql.push(&format!(
+                    "{union}SELECT {i} AS i, (SELECT {value} FROM ticket WHERE {d} = "
+                ))
+                .bind(day.to_string())
+                .push(&format!(" AND {value} IS NOT NULL"))
+                .filters(q)
+                .push(&format!(" ORDER BY {value} LIMIT 1 OFFSET "))
+                .bind(rank - 1)
+                .push(") AS v");
+            }
+            for row in self.all(sql).await? {
+                let (day, which, _) = usize::try_from(row.try_get::<i64>("", "i")?)
+                    .ok()
+                    .and_then(|i| chunk.get(i))
+                    .copied()
+                    .ok_or_else(|| Error::Store(sea_orm::DbErr::Custom("unknown pick".into())))?;
+                picked.insert((day, which), row.try_get::<Option<i64>>("", "v")?);
+            }
+        }
+        Ok(days
+            .into_iter()
+            .map(|(day, n, _)| {
+                let at = |which: u8| picked.get(&(day, which)).copied().flatten();
+                (Key::Day(day), (n, (at(0), at(1))))
+            })
+            .collect())
     }
 
     async fn times(&self, q: &ReportQuery) -> Result<Vec<Vec<Json>>> {

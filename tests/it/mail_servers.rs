@@ -941,8 +941,13 @@ async fn a_survey_by_mail_over_smtp_answered_once() {
         text.trim_end().ends_with(link),
         "the link on the last line: {text}"
     );
+    // The HTML part makes it a link (escaped as the rest of the text is).
     let html = mail.body_html(0).unwrap();
-    assert!(html.contains(link_token), "{html}");
+    let anchor = format!("{link_token}\">");
+    assert!(
+        html.contains("<a href=\"") && html.matches(anchor.as_str()).count() == 1,
+        "{html}"
+    );
     for placeholder in [LINK_PLACEHOLDER_DE, LINK_PLACEHOLDER_EN] {
         assert!(!html.contains(placeholder), "{html}");
     }

@@ -318,6 +318,19 @@ on_both! {
             // T7 only: fr 120, res 3600, answer 2, met.  (T2 is older.)
             [b, "Beta", 1, 120, 120, 3600, 3600, 1, 0.0, 1.0],
         ]));
+        // Team A's times. 03-02 fr T5 1800 T6 3600 → 1800, 3600; res T5 36000 T1 255600.
+        // 03-03 fr T8 3600 T10 7200; res T6 86400. 03-04 fr T14 60 T15 600; res T14 3600
+        // T10 86400. With email only, 03-03 loses T8 (chat) and 03-04 loses T15 (chat).
+        assert_eq!(rows(&lead, "times", &format!("{PERIOD}&team={a}")).await, json!([
+            ["2026-03-02", 1800, 3600, 36000, 255600],
+            ["2026-03-03", 3600, 7200, 86400, 86400],
+            ["2026-03-04", 60, 600, 3600, 86400],
+        ]));
+        assert_eq!(rows(&lead, "times", &format!("{PERIOD}&team={a}&channel=email")).await, json!([
+            ["2026-03-02", 1800, 3600, 36000, 255600],
+            ["2026-03-03", 7200, 7200, 86400, 86400],
+            ["2026-03-04", 60, 60, 3600, 86400],
+        ]));
         // A one-day period: open at its start is the evening of 03-02 (4).
         assert_eq!(
             rows(&lead, "backlog", "from=2026-03-03&to=2026-03-03").await,
@@ -495,6 +508,138 @@ on_both! {
             .await
             .unwrap();
         assert_eq!(report.rows, vec![vec![json!("2026-03-02"), json!("chat"), json!(2)]]);
+        app.stop().await;
+    }
+}
+
+/// Nearest-rank percentile (rank ⌈p·n⌉) of sorted values, p in tenths.
+fn nearest_rank(sorted: &[i64], tenths: usize) -> Option<i64> {
+    let rank = (tenths * sorted.len()).div_ceil(10).max(1);
+    sorted.get(rank - 1).copied()
+}
+
+on_both! {
+    /// A long period's times and agent table against the same percentiles taken by
+    /// sorting in Rust: 300 days with one to seven resolved tickets each among three
+    /// agents, so SQLite reads its daily ranks in several statements and ranks thousands
+    /// of values per agent, and PostgreSQL ranks hundreds of groups.
+    async fn a_long_periods_times_match_a_sort(engine: Engine) {
+        use entity::{contact, ticket};
+        use sea_orm::EntityTrait;
+        let app = TestApp::start(engine).await;
+        let lead = app.signed_in(Role::Lead).await;
+        let db = app.desk.store.db();
+        let start = at("01-01 00:00:00") - chrono::Duration::days(400);
+        let customer = contact::ActiveModel {
+            name: Set(Some("Kim Kunde".into())),
+            tags: Set(json!([])),
+            created_at: Set(start),
+            updated_at: Set(start),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        let mut agents = Vec::new();
+        for name in ["ada", "bo", "cy"] {
+            agents.push(app.agent(&format!("{name}@example.com"), Role::Agent).await);
+        }
+        // Per agent: first-response and resolution seconds.
+        let mut by_agent: std::collections::BTreeMap<i64, (Vec<i64>, Vec<i64>)> =
+            Default::default();
+        let mut seed: i64 = 7;
+        let mut next = move || {
+            seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+            seed
+        };
+        let mut expected: std::collections::BTreeMap<String, (Vec<i64>, Vec<i64>)> =
+            Default::default();
+        let mut batch = Vec::new();
+        for d in 0..300 {
+            let day = start + chrono::Duration::days(d);
+            for i in 0..(1 + next() % 7) {
+                let created = day + chrono::Duration::minutes(60 * i + next() % 50);
+                let first = next() % 86_400;
+                let resolution = first + next() % 500_000;
+                let resolved = created + chrono::Duration::seconds(resolution);
+                let e = expected.entry(created.format("%Y-%m-%d").to_string()).or_default();
+                e.0.push(first);
+                expected.entry(resolved.format("%Y-%m-%d").to_string()).or_default().1.push(resolution);
+                let agent = agents[(next() % 3) as usize];
+                let a = by_agent.entry(agent).or_default();
+                a.0.push(first);
+                a.1.push(resolution);
+                batch.push(ticket::ActiveModel {
+                    number: Set(10_000 + batch.len() as i64),
+                    subject: Set("long".into()),
+                    status: Set("resolved".into()),
+                    priority: Set("normal".into()),
+                    kind: Set("question".into()),
+                    channel: Set("email".into()),
+                    contact_id: Set(customer.id),
+                    assignee_id: Set(Some(agent)),
+                    first_response_at: Set(Some(created)),
+                    first_response_seconds: Set(Some(first)),
+                    resolved_at: Set(Some(resolved)),
+                    resolution_seconds: Set(Some(resolution)),
+                    last_message_at: Set(created),
+                    created_at: Set(created),
+                    updated_at: Set(created),
+                    ..Default::default()
+                });
+            }
+        }
+        for chunk in batch.chunks(200) {
+            ticket::Entity::insert_many(chunk.to_vec()).exec(db).await.unwrap();
+        }
+        let from = start.date_naive();
+        let to = from + chrono::Duration::days(365);
+        let got = rows(&lead, "times", &format!("from={from}&to={to}")).await;
+        let got = got.as_array().unwrap();
+        assert_eq!(got.len(), 366);
+        let mut checked = 0;
+        for row in got {
+            let day = row[0].as_str().unwrap();
+            let (mut first, mut resolution) = expected.get(day).cloned().unwrap_or_default();
+            first.sort_unstable();
+            resolution.sort_unstable();
+            let want = json!([
+                day,
+                nearest_rank(&first, 5),
+                nearest_rank(&first, 9),
+                nearest_rank(&resolution, 5),
+                nearest_rank(&resolution, 9),
+            ]);
+            assert_eq!(row, &want, "{day}");
+            checked += first.len() + resolution.len();
+        }
+        assert!(checked > 1000, "{checked} values");
+        let got = rows(&lead, "agents", &format!("from={from}&to={to}")).await;
+        let want: Vec<Value> = by_agent
+            .into_values()
+            .zip(&agents)
+            .map(|((mut first, mut resolution), id)| {
+                first.sort_unstable();
+                resolution.sort_unstable();
+                json!([
+                    id,
+                    null,
+                    resolution.len(),
+                    nearest_rank(&first, 5),
+                    nearest_rank(&first, 9),
+                    nearest_rank(&resolution, 5),
+                    nearest_rank(&resolution, 9),
+                    0,
+                    null,
+                    null,
+                ])
+            })
+            .collect();
+        let mut got = got.as_array().unwrap().clone();
+        for row in &mut got {
+            row[1] = Value::Null; // the agent's name
+        }
+        assert_eq!(got, want);
         app.stop().await;
     }
 }
