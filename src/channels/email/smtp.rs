@@ -362,6 +362,9 @@ mod tests {
             "{html}"
         );
         assert_eq!(html.matches("<a ").count(), 2, "{html}");
-        assert!(html.contains("javascript:alert(1)&#32;mail@example.com"), "{html}");
+        assert!(
+            html.contains("javascript:alert(1)&#32;mail@example.com"),
+            "{html}"
+        );
     }
 }
