@@ -1,7 +1,8 @@
-//! SQLite's report indexes by day: the time indexes of migration 8 lead with the UTC
-//! date of their time column instead of the time itself, so that a report's GROUP BY
-//! day (and its period filter) walks the index in order instead of sorting every row,
-//! and the day's time values come out sorted for picking percentiles.
+//! SQLite's report indexes by day: the ticket time indexes of migration 8 lead with the
+//! UTC date of their time column instead of the time itself (feedback gets one beside),
+//! so that a report's GROUP BY day (and its period filter) walks the index in order
+//! instead of sorting every row, and a day's time values come out sorted for picking
+//! percentiles.
 //!
 //! The date is `substr(column, 1, 10)`, the first ten characters of the RFC 3339 text
 //! sea-orm stores; the reports spell it exactly so, or SQLite would not match the index.
@@ -37,14 +38,10 @@ const INDEXES: &[(&str, &str, &str, &str)] = &[
         "ix_ticket_day_first_response",
         "ticket (substr(first_response_at, 1, 10), first_response_seconds, team_id, channel, assignee_id)",
     ),
-    // csat and the answers of the agent and team tables.
-    (
-        "ix_feedback_report",
-        "feedback (kind, created_at, team_id, channel, assignee_id, rating)",
-        "ix_feedback_day",
-        "feedback (kind, substr(created_at, 1, 10), team_id, channel, assignee_id, rating)",
-    ),
 ];
+
+/// csat and the answers of the agent and team tables.
+const FEEDBACK_DAY: &str = "ix_feedback_day ON feedback (kind, substr(created_at, 1, 10), team_id, channel, assignee_id, rating)";
 
 async fn replace(m: &SchemaManager<'_>, by_day: bool) -> Result<(), DbErr> {
     let db = m.get_connection();
@@ -57,9 +54,19 @@ async fn replace(m: &SchemaManager<'_>, by_day: bool) -> Result<(), DbErr> {
         } else {
             (time_name, by_time, day_name)
         };
-        db.execute_unprepared(&format!("CREATE INDEX {new} ON {definition}"))
+        db.execute_unprepared(&format!("CREATE INDEX IF NOT EXISTS {new} ON {definition}"))
             .await?;
-        db.execute_unprepared(&format!("DROP INDEX {old}")).await?;
+        db.execute_unprepared(&format!("DROP INDEX IF EXISTS {old}"))
+            .await?;
+    }
+    // Feedback keeps migration 8's index too: the feedback stream filters by kind and
+    // time. Survey answers are few beside tickets, so the second index costs little.
+    if by_day {
+        db.execute_unprepared(&format!("CREATE INDEX IF NOT EXISTS {FEEDBACK_DAY}"))
+            .await?;
+    } else {
+        db.execute_unprepared("DROP INDEX IF EXISTS ix_feedback_day")
+            .await?;
     }
     Ok(())
 }

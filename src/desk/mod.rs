@@ -74,6 +74,8 @@ pub struct Desk {
     pub blobs: Blobs,
     /// Ingests waiting for SQLite's writer (group commit).
     ingest_queue: Arc<ingest::IngestQueue>,
+    /// Report statements running at once (see [`reports::REPORT_SLOTS`]).
+    report_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Desk {
@@ -86,6 +88,7 @@ impl Desk {
             index_kick: Arc::new(Notify::new()),
             hub: Hub::new(),
             ingest_queue: Arc::default(),
+            report_slots: Arc::new(tokio::sync::Semaphore::new(reports::REPORT_SLOTS)),
         }
     }
 

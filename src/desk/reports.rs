@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryResult, Statement,
-    Value,
+    TransactionTrait, Value,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -103,6 +103,11 @@ impl ReportName {
 
 /// The longest period a report covers, in days.
 pub const MAX_DAYS: i64 = 366;
+
+/// Report statements running at once, desk-wide. A report runs its scans side by side
+/// and the lead page asks for all seven at once, but they must leave most of the pool's
+/// connections (eight on SQLite) to ingest and the agents.
+pub(crate) const REPORT_SLOTS: usize = 4;
 
 /// Percentile picks per statement on SQLite (a compound SELECT has at most 500 parts).
 const PICKS: usize = 250;
@@ -371,8 +376,18 @@ impl Desk {
         })
     }
 
+    /// Runs one report statement in one of the desk's report slots.
     async fn all(&self, sql: Sql) -> Result<Vec<QueryResult>> {
+        let _slot = self.report_slot().await?;
         Ok(self.store.db().query_all_raw(sql.statement()).await?)
+    }
+
+    /// Waits for one of the [`REPORT_SLOTS`].
+    async fn report_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        self.report_slots
+            .acquire()
+            .await
+            .map_err(|e| Error::Store(sea_orm::DbErr::Custom(format!("report slots: {e}"))))
     }
 
     async fn volume(&self, q: &ReportQuery) -> Result<Vec<Vec<Json>>> {
@@ -468,8 +483,8 @@ impl Desk {
                 .bind(q.period.from.to_string());
         }
         sql.filters(q);
-        match self.store.db().query_one_raw(sql.statement()).await? {
-            Some(row) => count(&row, "n"),
+        match self.all(sql).await?.first() {
+            Some(row) => count(row, "n"),
             None => Ok(0),
         }
     }
@@ -545,13 +560,16 @@ impl Desk {
     ) -> Result<HashMap<Key, (i64, Spread)>> {
         let b = self.store.backend();
         let d = day(b, at);
+        // One read transaction, so the picks see the counts they were ranked by.
+        let _slot = self.report_slot().await?;
+        let tx = self.store.db().begin().await?;
         let mut sql = Sql::new(
             b,
             &format!("SELECT {d} AS k, COUNT(*) AS n, COUNT({value}) AS c FROM ticket"),
         );
         sql.scope(q, at, "").push(&format!(" GROUP BY {d}"));
         let mut days = Vec::new();
-        for row in self.all(sql).await? {
+        for row in tx.query_all_raw(sql.statement()).await? {
             days.push((
                 read_day(b, &row, "k")?,
                 count(&row, "n")?,
@@ -580,7 +598,7 @@ impl Desk {
                 .bind(rank - 1)
                 .push(") AS v");
             }
-            for row in self.all(sql).await? {
+            for row in tx.query_all_raw(sql.statement()).await? {
                 let (day, which, _) = usize::try_from(row.try_get::<i64>("", "i")?)
                     .ok()
                     .and_then(|i| chunk.get(i))
@@ -589,6 +607,7 @@ impl Desk {
                 picked.insert((day, which), row.try_get::<Option<i64>>("", "v")?);
             }
         }
+        tx.commit().await?;
         Ok(days
             .into_iter()
             .map(|(day, n, _)| {
