@@ -48,6 +48,13 @@ fn bad_signature() -> Problem {
     )
 }
 
+/// The 401 for a delivery to a shop not connected here, after the same signature work a
+/// connected shop's delivery costs, so neither the answer nor its time tells them apart.
+fn unknown_shop(body: &[u8], signature: &str) -> Problem {
+    let _ = shop::signed("a shop not connected here", body, signature);
+    bad_signature()
+}
+
 /// `POST /webhooks/shopify`.
 pub async fn shopify(
     State(state): State<AppState>,
@@ -55,21 +62,24 @@ pub async fn shopify(
     body: Bytes,
 ) -> ApiResult<axum::Json<Value>> {
     let domain = header(&headers, "x-shopify-shop-domain");
+    let signature = header(&headers, "x-shopify-hmac-sha256");
     let Some(shop) = state.desk.shopify_shop(domain).await? else {
         tracing::warn!(domain, "Shopify webhook for a shop not connected here");
-        return Err(bad_signature());
+        return Err(unknown_shop(&body, signature));
     };
-    if !shop::signed(
-        shop.signing_secret(),
-        &body,
-        header(&headers, "x-shopify-hmac-sha256"),
-    ) {
+    if !shop::signed(shop.signing_secret(), &body, signature) {
         tracing::warn!(domain, "Shopify webhook with a wrong signature refused");
         return Err(bad_signature());
     }
     let topic = header(&headers, "x-shopify-topic");
     let reading = shop::read_shopify(topic, &shop.source(), &body).map_err(malformed)?;
     store(&state.desk, &shop, topic, reading).await
+}
+
+/// WooCommerce's unsigned ping, answered alike whether the store is connected or not.
+fn woocommerce_ping(headers: &HeaderMap, body: &[u8]) -> Option<axum::Json<Value>> {
+    (header(headers, "x-wc-webhook-signature").is_empty() && is_ping(body))
+        .then(|| axum::Json(json!({"stored": false, "reason": "ping"})))
 }
 
 /// `POST /webhooks/woocommerce/{channel}`.
@@ -79,9 +89,15 @@ pub async fn woocommerce(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<axum::Json<Value>> {
+    if let Some(ping) = woocommerce_ping(&headers, &body) {
+        return Ok(ping);
+    }
     let Some(store_) = state.desk.woocommerce_store(id).await? else {
         tracing::warn!(id, "WooCommerce webhook for a store not connected here");
-        return Err(bad_signature());
+        return Err(unknown_shop(
+            &body,
+            header(&headers, "x-wc-webhook-signature"),
+        ));
     };
     woocommerce_delivery(&state.desk, &store_, &headers, &body).await
 }
@@ -92,23 +108,24 @@ pub async fn woocommerce_by_source(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<axum::Json<Value>> {
-    let source = header(&headers, "x-wc-webhook-source");
-    // WooCommerce's ping names no source; it carries nothing to store.
-    if source.is_empty() && header(&headers, "x-wc-webhook-signature").is_empty() && is_ping(&body)
-    {
-        return Ok(axum::Json(json!({"stored": false, "reason": "ping"})));
+    if let Some(ping) = woocommerce_ping(&headers, &body) {
+        return Ok(ping);
     }
+    let source = header(&headers, "x-wc-webhook-source");
     let Some(store_) = state.desk.woocommerce_store_at(source).await? else {
         tracing::warn!(
             source,
             "WooCommerce webhook from a store not connected here"
         );
-        return Err(bad_signature());
+        return Err(unknown_shop(
+            &body,
+            header(&headers, "x-wc-webhook-signature"),
+        ));
     };
     woocommerce_delivery(&state.desk, &store_, &headers, &body).await
 }
 
-/// A WooCommerce delivery to a known store: the ping, the signature, then the order.
+/// A signed WooCommerce delivery to a known store: the signature, then the order.
 async fn woocommerce_delivery(
     desk: &Desk,
     store_: &ShopConnection,
@@ -116,9 +133,6 @@ async fn woocommerce_delivery(
     body: &[u8],
 ) -> ApiResult<axum::Json<Value>> {
     let signature = header(headers, "x-wc-webhook-signature");
-    if signature.is_empty() && is_ping(body) {
-        return Ok(axum::Json(json!({"stored": false, "reason": "ping"})));
-    }
     if !shop::signed(store_.signing_secret(), body, signature) {
         tracing::warn!(
             store = store_.channel.id,

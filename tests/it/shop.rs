@@ -257,15 +257,22 @@ on_both! {
         assert!(created["setup"]["delivery_url"].as_str().unwrap().ends_with("/webhooks/woocommerce"));
         assert!(created["setup"]["delivery_url_by_id"].as_str().unwrap().ends_with(&format!("/webhooks/woocommerce/{id}")));
 
-        // WooCommerce's ping when the webhook is saved: form-encoded, unsigned.
-        let res = reqwest::Client::new()
-            .post(app.url(&format!("/webhooks/woocommerce/{id}")))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("webhook_id=17")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+        // WooCommerce's ping when the webhook is saved: form-encoded, unsigned. A store
+        // that is not connected gets the same answer, by id or by source, so pings cannot
+        // probe which stores are.
+        let ping = |path: String, source: &'static str| {
+            let req = reqwest::Client::new()
+                .post(app.url(&path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-wc-webhook-source", source)
+                .body("webhook_id=17");
+            async move { reply(req.send().await.unwrap()).await }
+        };
+        let answer = ping(format!("/webhooks/woocommerce/{id}"), "https://shop.example/").await;
+        assert_eq!(answer.0, 200, "{}", answer.1);
+        assert_eq!(ping(format!("/webhooks/woocommerce/{}", id + 1000), "").await, answer);
+        assert_eq!(ping("/webhooks/woocommerce".into(), "https://shop.example/").await, answer);
+        assert_eq!(ping("/webhooks/woocommerce".into(), "https://elsewhere.example/").await, answer);
 
         let order = fixture("woocommerce_order.json");
         let body = bytes(&order);
