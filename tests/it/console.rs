@@ -40,14 +40,19 @@ pub(crate) async fn sign_in_at(c: &Client, app: &TestApp, path: &str, email: &st
         .unwrap();
 }
 
-/// The text of the first element matching `css`.
+/// The text of the first element matching `css`, as the page shows it. Read in one
+/// script, so a list that renders again between finding and reading cannot make it stale.
 pub(crate) async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
+    let text = c
+        .execute(
+            "const el = document.querySelector(arguments[0]); return el ? el.innerText : null;",
+            vec![serde_json::Value::from(css)],
+        )
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+        .unwrap();
+    text.as_str()
+        .unwrap_or_else(|| panic!("nothing matches {css}"))
+        .to_owned()
 }
 
 /// The contact panel's customer-value rows: each term with its amounts (or its text),

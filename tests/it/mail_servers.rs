@@ -943,10 +943,12 @@ async fn a_survey_by_mail_over_smtp_answered_once() {
     );
     // The HTML part makes it a link (escaped as the rest of the text is).
     let html = mail.body_html(0).unwrap();
-    let anchor = format!("{link_token}\">");
-    assert!(
-        html.contains("<a href=\"") && html.matches(anchor.as_str()).count() == 1,
-        "{html}"
+    let escaped = format!("{public}/survey/{link_token}").replace('/', "&#47;");
+    let anchor = format!("<a href=\"{escaped}\">{escaped}</a>");
+    assert_eq!(
+        html.matches(anchor.as_str()).count(),
+        1,
+        "{anchor} in {html}"
     );
     for placeholder in [LINK_PLACEHOLDER_DE, LINK_PLACEHOLDER_EN] {
         assert!(!html.contains(placeholder), "{html}");
