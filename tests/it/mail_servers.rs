@@ -97,6 +97,15 @@ async fn tickets(desk: &Desk) -> Vec<entity::ticket::Model> {
         .items
 }
 
+/// The ticket a customer's first mail opened, once the desk has read it.
+async fn first_ticket(desk: &Desk) -> entity::ticket::Model {
+    until("the ticket", || {
+        let desk = desk.clone();
+        async move { tickets(&desk).await.pop() }
+    })
+    .await
+}
+
 /// The whole loop: customer mail → IMAP → ticket (acknowledged) → agent reply with a
 /// file → the customer's mailbox, threaded → the customer's answer → the same ticket.
 /// The poller runs with a one-hour poll, so only IMAP IDLE can bring the answer in time.
@@ -120,11 +129,7 @@ async fn a_mail_conversation_over_imap_and_smtp() {
         "Meine Mühle mahlt nicht mehr. Grüße, Clara",
     )
     .await;
-    let ticket = until("the ticket", || {
-        let desk = desk.clone();
-        async move { tickets(&desk).await.pop() }
-    })
-    .await;
+    let ticket = first_ticket(&desk).await;
     assert_eq!(ticket.subject, "Kaffeemühle defekt");
     assert_eq!(ticket.channel, "email");
     assert_eq!(ticket.channel_id, Some(channel_id));
@@ -385,11 +390,7 @@ async fn mail_over_the_limit_is_noted_and_answered_not_fetched() {
     account(&app.desk, ms, &support, false).await;
     let body = "Foto ".repeat(40_000);
     send_mail(ms, &customer, &support, "Fotos vom Schaden", "", &body).await;
-    let ticket = until("the ticket", || {
-        let desk = app.desk.clone();
-        async move { tickets(&desk).await.pop() }
-    })
-    .await;
+    let ticket = first_ticket(&app.desk).await;
     assert_eq!(ticket.subject, "Fotos vom Schaden");
     let view = app.desk.ticket_detail(ticket.id).await.unwrap();
     let note = &view.messages[0].message;
@@ -826,11 +827,7 @@ async fn a_survey_by_mail_over_smtp_answered_once() {
         "Meine Mühle mahlt nicht mehr. Grüße, Clara",
     )
     .await;
-    let ticket = until("the ticket", || {
-        let desk = desk.clone();
-        async move { tickets(&desk).await.pop() }
-    })
-    .await;
+    let ticket = first_ticket(&desk).await;
     assert_eq!(ticket.channel_id, Some(channel_id));
 
     // The agent answers and resolves in one go.
