@@ -287,10 +287,10 @@ impl Desk {
         Ok(item)
     }
 
-    /// Opens the complaint workflow on a ticket unless it has one: state open, the
-    /// ticket's kind set to complaint and its priority raised to at least high, each
-    /// recorded, and the ticket queued for the search index when it changed. Returns
-    /// the new complaint.
+    /// Opens the complaint workflow on a ticket unless it has an open one (a closed one
+    /// is reopened): state open, the ticket's kind set to complaint and its priority
+    /// raised to at least high, each recorded, and the ticket queued for the search
+    /// index when it changed. Returns the complaint raised or reopened.
     pub(crate) async fn raise_complaint(
         &self,
         tx: &WriteTx,
@@ -304,36 +304,57 @@ impl Desk {
             .filter(complaint::Column::TicketId.eq(t.id))
             .one(&**tx)
             .await?;
-        if exists.is_some() {
-            return Ok(None);
-        }
         let source = match source {
             FeedbackSource::Rule | FeedbackSource::Survey => FeedbackSource::Rule,
             FeedbackSource::Agent => FeedbackSource::Agent,
         };
-        let c = complaint::ActiveModel {
-            ticket_id: Set(t.id),
-            state: Set(ComplaintState::Open.as_str().into()),
-            owner_id: Set(None),
-            source: Set(source.as_str().into()),
-            feedback_id: Set(feedback_id),
-            outcome: Set(None),
-            outcome_note: Set(None),
-            team_id: Set(t.team_id),
-            raised_at: Set(at),
-            resolved_at: Set(None),
-            resolution_seconds: Set(None),
-            updated_at: Set(at),
-            ..Default::default()
-        }
-        .insert(&**tx)
-        .await?;
+        let (c, action) = match exists {
+            Some(c) if !stored::<ComplaintState>(&c.state)?.is_closed() => return Ok(None),
+            // A complaint on a ticket whose complaint was closed reopens it: the customer
+            // is unhappy again. Owner and first raise stay; the outcome goes.
+            Some(c) => {
+                let c = complaint::ActiveModel {
+                    id: Set(c.id),
+                    state: Set(ComplaintState::Open.as_str().into()),
+                    feedback_id: Set(feedback_id.or(c.feedback_id)),
+                    outcome: Set(None),
+                    outcome_note: Set(None),
+                    resolved_at: Set(None),
+                    resolution_seconds: Set(None),
+                    updated_at: Set(at),
+                    ..Default::default()
+                }
+                .update(&**tx)
+                .await?;
+                (c, "reopened")
+            }
+            None => {
+                let c = complaint::ActiveModel {
+                    ticket_id: Set(t.id),
+                    state: Set(ComplaintState::Open.as_str().into()),
+                    owner_id: Set(None),
+                    source: Set(source.as_str().into()),
+                    feedback_id: Set(feedback_id),
+                    outcome: Set(None),
+                    outcome_note: Set(None),
+                    team_id: Set(t.team_id),
+                    raised_at: Set(at),
+                    resolved_at: Set(None),
+                    resolution_seconds: Set(None),
+                    updated_at: Set(at),
+                    ..Default::default()
+                }
+                .insert(&**tx)
+                .await?;
+                (c, "raised")
+            }
+        };
         record(
             &**tx,
             t.id,
             actor,
             "complaint",
-            json!({"complaint_id": c.id, "action": "raised", "source": source}),
+            json!({"complaint_id": c.id, "action": action, "source": source}),
             at,
         )
         .await?;

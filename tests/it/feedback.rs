@@ -139,6 +139,35 @@ crate::on_both! {
         assert_eq!(desk.ticket(id).await.unwrap().kind, "praise");
         assert_eq!(lead.get("/api/v1/complaints").await.1["items"].as_array().unwrap().len(), 1);
 
+        // A new complaint on the ticket reopens its closed one: open again, the outcome
+        // gone, the same complaint (and first raise), recorded as reopened.
+        let before = lead.get("/api/v1/complaints").await.1["items"][0].clone();
+        assert_eq!(before["state"], "rejected");
+        let (s, _) = agent.send("POST", &format!("/api/v1/tickets/{id}/feedback"), json!({"kind": "complaint", "comment": "Schon wieder nass"})).await;
+        assert_eq!(s, 201);
+        let (_, board) = lead.get("/api/v1/complaints").await;
+        assert_eq!(board["items"].as_array().unwrap().len(), 1, "{board}");
+        let c = &board["items"][0];
+        assert_eq!((c["id"].clone(), c["raised_at"].clone()), (before["id"].clone(), before["raised_at"].clone()));
+        assert_eq!((c["state"].as_str(), c["outcome"].clone(), c["resolved_at"].clone()), (Some("open"), Value::Null, Value::Null), "{c}");
+        assert_eq!(desk.ticket(id).await.unwrap().kind, "complaint");
+        let reopened = entity::ticket_event::Entity::find()
+            .filter(entity::ticket_event::Column::TicketId.eq(id))
+            .filter(entity::ticket_event::Column::Kind.eq("complaint"))
+            .all(desk.store.db())
+            .await
+            .unwrap();
+        assert_eq!(reopened.last().unwrap().data["action"], "reopened");
+        // While it is open, another mark changes nothing.
+        agent.send("POST", &format!("/api/v1/tickets/{id}/feedback"), json!({"kind": "complaint"})).await;
+        let again = entity::ticket_event::Entity::find()
+            .filter(entity::ticket_event::Column::TicketId.eq(id))
+            .filter(entity::ticket_event::Column::Kind.eq("complaint"))
+            .all(desk.store.db())
+            .await
+            .unwrap();
+        assert_eq!(again.len(), reopened.len());
+
         // Erasing the customer takes their feedback, survey and complaint with them.
         crate::survey::answered(&desk, id, 1, Some("Nie wieder")).await;
         let contact = desk.ticket(id).await.unwrap().contact_id;
