@@ -23,7 +23,6 @@ pub mod organization;
 pub mod outbox;
 pub mod session;
 pub mod sla_policy;
-pub mod sla_warning;
 pub mod survey;
 pub mod team;
 pub mod team_member;

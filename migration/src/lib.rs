@@ -12,7 +12,6 @@ mod m20261127_000007_feedback_sla;
 mod m20261127_000008_report_indexes;
 mod m20261127_000009_order_deletions;
 mod m20261127_000010_report_days;
-mod m20261127_000011_sla_warnings;
 mod shorthand;
 
 /// Runs every migration in order; `switchboard migrate` and `serve` call it.
@@ -32,7 +31,6 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_report_indexes::Migration),
             Box::new(m20261127_000009_order_deletions::Migration),
             Box::new(m20261127_000010_report_days::Migration),
-            Box::new(m20261127_000011_sla_warnings::Migration),
         ]
     }
 }

@@ -7,7 +7,7 @@
 //! its clocks run (a resolved or closed ticket keeps the due times it was judged on);
 //! later edits of a policy or calendar leave the due times of existing tickets alone.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use super::ingest::record;
 use super::{Actor, Desk, Error, Priority, Result, Status, check_text};
 use crate::store::now;
-use entity::{calendar, sla_policy, sla_warning, team, ticket, ticket_event};
+use entity::{calendar, sla_policy, team, ticket, ticket_event};
 
 /// Weekday keys of a calendar's hours, Monday first.
 pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -632,6 +632,10 @@ pub(crate) async fn status_change<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The due times already warned about, so each warns once.
+#[derive(Debug, Default)]
+pub struct Warned(HashSet<(i64, Metric, DateTime<Utc>)>);
+
 impl Metric {
     fn due_column(self) -> ticket::Column {
         match self {
@@ -1042,10 +1046,8 @@ impl Desk {
     }
 
     /// One round of the watcher: records the breaches of due times that passed and
-    /// warns about the ones coming up within their policy's warning time, each once
-    /// (claimed in the store, so also once across nodes and restarts). Returns how many
-    /// warnings this round gave.
-    pub async fn sla_check(&self) -> Result<usize> {
+    /// warns about the ones coming up within their policy's warning time, each once.
+    pub async fn sla_check(&self, warned: &mut Warned) -> Result<()> {
         let at = now();
         for metric in Metric::ALL {
             self.breach_round(*metric, at).await?;
@@ -1057,10 +1059,10 @@ impl Desk {
             .map(|p| (p.id, p.warn_minutes))
             .collect();
         let Some(ahead) = policies.values().copied().max().filter(|m| *m > 0) else {
-            return Ok(0);
+            return Ok(());
         };
         let horizon = at + chrono::Duration::minutes(ahead.into());
-        let mut given = 0;
+        warned.0.retain(|(_, _, due)| *due > at);
         for metric in Metric::ALL {
             let soon = self.running_due(*metric, at, horizon).await?;
             for t in soon {
@@ -1069,52 +1071,14 @@ impl Desk {
                 };
                 let warn = policies.get(&pid).copied().unwrap_or(ahead);
                 if due - chrono::Duration::minutes(warn.into()) > at
-                    || !self.claim_warning(t.id, *metric, due).await?
+                    || !warned.0.insert((t.id, *metric, due))
                 {
                     continue;
                 }
                 self.hub.sla(&t, false, metric.as_str(), due);
-                given += 1;
             }
         }
-        Ok(given)
-    }
-
-    /// Claims the warning about a ticket's due time of `metric`: true for the first
-    /// to ask. Warnings whose due time has passed are forgotten on the way.
-    async fn claim_warning(
-        &self,
-        ticket_id: i64,
-        metric: Metric,
-        due: DateTime<Utc>,
-    ) -> Result<bool> {
-        use sea_orm::sea_query::OnConflict;
-        let at = now();
-        let tx = self.store.write().await?;
-        sla_warning::Entity::delete_many()
-            .filter(sla_warning::Column::DueAt.lte(at))
-            .exec(&*tx)
-            .await?;
-        let claimed = sla_warning::Entity::insert(sla_warning::ActiveModel {
-            ticket_id: Set(ticket_id),
-            metric: Set(metric.as_str().into()),
-            due_at: Set(due),
-            created_at: Set(at),
-            ..Default::default()
-        })
-        .on_conflict(
-            OnConflict::columns([
-                sla_warning::Column::TicketId,
-                sla_warning::Column::Metric,
-                sla_warning::Column::DueAt,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(&*tx)
-        .await?;
-        tx.commit().await?;
-        Ok(claimed == 1)
+        Ok(())
     }
 
     /// Tickets whose clock of `metric` runs, without a breach, due in (`after`, `until`],
@@ -1212,12 +1176,13 @@ fn running_due_statement(
 /// The watcher: every `every`, records passed due times as breaches and warns about
 /// coming ones, until `stop`.
 pub async fn watch(desk: Desk, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut warned = Warned::default();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        if let Err(e) = desk.sla_check().await {
+        if let Err(e) = desk.sla_check(&mut warned).await {
             tracing::warn!("SLA check failed: {e}");
         }
     }

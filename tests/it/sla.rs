@@ -320,40 +320,6 @@ on_both! {
 }
 
 on_both! {
-    /// Each warning is claimed in the store: a second node (another desk on the same
-    /// store) and a restarted one do not warn again; a moved due time warns anew.
-    async fn a_warning_goes_out_once_across_nodes_and_restarts(engine: Engine) {
-        use switchboard::desk::Desk;
-        let app = TestApp::start_with(engine, &[("SWITCHBOARD_SLA_CHECK_SECONDS", "3600")]).await;
-        let admin = app.signed_in(Role::Admin).await;
-        let api = app.token(Role::Agent).await;
-        let (status, _) = admin.send("POST", "/api/v1/sla-policies", json!({"name": "Always", "first_response_minutes": 60, "warn_minutes": 10})).await;
-        assert_eq!(status, 201);
-        let id = new_ticket(&api, "twice").await;
-        let dir = tempfile::tempdir().unwrap();
-        let node = |_: u8| {
-            Desk::new(app.desk.store.clone(), app.desk.rules.clone(), switchboard::blobs::Blobs::new(dir.path()))
-        };
-        let (other, restarted) = (node(2), node(3));
-
-        // Nothing is due within ten minutes yet (due in an hour).
-        assert_eq!(app.desk.sla_check().await.unwrap(), 0);
-        let soon = switchboard::store::now() + chrono::Duration::minutes(5);
-        set_column(&app, id, ticket::Column::FirstResponseDueAt, Some(soon)).await;
-        assert_eq!(app.desk.sla_check().await.unwrap(), 1);
-        assert_eq!(other.sla_check().await.unwrap(), 0, "another node");
-        assert_eq!(app.desk.sla_check().await.unwrap(), 0, "the same node again");
-        assert_eq!(restarted.sla_check().await.unwrap(), 0, "a restarted node");
-
-        let later = soon + chrono::Duration::minutes(1);
-        set_column(&app, id, ticket::Column::FirstResponseDueAt, Some(later)).await;
-        assert_eq!(other.sla_check().await.unwrap(), 1, "a moved due time warns anew");
-        assert_eq!(app.desk.sla_check().await.unwrap(), 0);
-        app.stop().await;
-    }
-}
-
-on_both! {
     async fn the_watcher_warns_and_records_breaches_live(engine: Engine) {
         let app = TestApp::start_with(engine, &[("SWITCHBOARD_SLA_CHECK_SECONDS", "1")]).await;
         let admin = app.signed_in(Role::Admin).await;
