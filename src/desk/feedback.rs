@@ -191,7 +191,8 @@ pub(crate) fn feedback_row(
 impl Desk {
     /// An agent marks a ticket as a complaint, praise or suggestion, with an optional
     /// comment: a feedback row, the ticket's kind set to match, and for a complaint the
-    /// complaint workflow opened (one per ticket) with the priority raised to high.
+    /// complaint workflow opened (one per ticket; a closed one reopens) with the priority
+    /// raised to high.
     pub async fn mark_ticket(
         &self,
         ticket_id: i64,
@@ -308,17 +309,28 @@ impl Desk {
             FeedbackSource::Rule | FeedbackSource::Survey => FeedbackSource::Rule,
             FeedbackSource::Agent => FeedbackSource::Agent,
         };
+        // A lead may be working the complaint right now: read it under its lock.
+        let exists = match exists {
+            Some(c) => {
+                self.store.lock_row(tx, "complaint", c.id).await?;
+                complaint::Entity::find_by_id(c.id).one(&**tx).await?
+            }
+            None => None,
+        };
         let (c, action) = match exists {
             Some(c) if !stored::<ComplaintState>(&c.state)?.is_closed() => return Ok(None),
             // A complaint on a ticket whose complaint was closed reopens it: the customer
-            // is unhappy again. Owner and first raise stay; the outcome goes.
+            // is unhappy again. It counts from now, for the ticket's team now; the owner
+            // stays, and so do the outcome and its note until the lead sets new ones (as
+            // when a lead reopens it).
             Some(c) => {
                 let c = complaint::ActiveModel {
                     id: Set(c.id),
                     state: Set(ComplaintState::Open.as_str().into()),
+                    source: Set(source.as_str().into()),
                     feedback_id: Set(feedback_id.or(c.feedback_id)),
-                    outcome: Set(None),
-                    outcome_note: Set(None),
+                    team_id: Set(t.team_id),
+                    raised_at: Set(at),
                     resolved_at: Set(None),
                     resolution_seconds: Set(None),
                     updated_at: Set(at),

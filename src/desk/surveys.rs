@@ -696,6 +696,13 @@ impl Desk {
             None => None,
         };
         let is_new = existing.is_none();
+        // A low rating raises a complaint, or reopens a closed one; a changed answer that
+        // was low already (a comment added, 1 for 2) leaves the complaint as the leads
+        // left it.
+        let newly_low = rating <= 2
+            && existing
+                .as_ref()
+                .is_none_or(|f| f.rating.is_none_or(|r| r > 2));
         let f = match existing {
             Some(f) => {
                 feedback::ActiveModel {
@@ -755,7 +762,7 @@ impl Desk {
             at,
         )
         .await?;
-        let raised = if rating <= 2 {
+        let raised = if newly_low {
             self.raise_complaint(&tx, &t, actor, FeedbackSource::Rule, Some(f.id), at)
                 .await?
         } else {

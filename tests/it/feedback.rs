@@ -139,8 +139,9 @@ crate::on_both! {
         assert_eq!(desk.ticket(id).await.unwrap().kind, "praise");
         assert_eq!(lead.get("/api/v1/complaints").await.1["items"].as_array().unwrap().len(), 1);
 
-        // A new complaint on the ticket reopens its closed one: open again, the outcome
-        // gone, the same complaint (and first raise), recorded as reopened.
+        // A new complaint on the ticket reopens its closed one: the same complaint, open
+        // again and counted from now, its outcome kept until the lead sets a new one,
+        // recorded as reopened.
         let before = lead.get("/api/v1/complaints").await.1["items"][0].clone();
         assert_eq!(before["state"], "rejected");
         let (s, _) = agent.send("POST", &format!("/api/v1/tickets/{id}/feedback"), json!({"kind": "complaint", "comment": "Schon wieder nass"})).await;
@@ -148,8 +149,9 @@ crate::on_both! {
         let (_, board) = lead.get("/api/v1/complaints").await;
         assert_eq!(board["items"].as_array().unwrap().len(), 1, "{board}");
         let c = &board["items"][0];
-        assert_eq!((c["id"].clone(), c["raised_at"].clone()), (before["id"].clone(), before["raised_at"].clone()));
-        assert_eq!((c["state"].as_str(), c["outcome"].clone(), c["resolved_at"].clone()), (Some("open"), Value::Null, Value::Null), "{c}");
+        assert_eq!(c["id"], before["id"]);
+        assert!(c["raised_at"].as_str() > before["raised_at"].as_str(), "{c}");
+        assert_eq!((c["state"].as_str(), &c["outcome"], &c["resolved_at"]), (Some("open"), &before["outcome"], &Value::Null), "{c}");
         assert_eq!(desk.ticket(id).await.unwrap().kind, "complaint");
         let reopened = entity::ticket_event::Entity::find()
             .filter(entity::ticket_event::Column::TicketId.eq(id))
@@ -168,8 +170,20 @@ crate::on_both! {
             .unwrap();
         assert_eq!(again.len(), reopened.len());
 
-        // Erasing the customer takes their feedback, survey and complaint with them.
+        // The survey rule: a first low answer reopens the closed complaint; a changed
+        // answer that was low already (2 for 1, a comment added) leaves it closed.
+        let state = |board: Value| board["items"][0]["state"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/complaints/{}", c["id"]);
+        assert_eq!(lead.send("PATCH", &path, json!({"state": "resolved"})).await.0, 200);
         crate::survey::answered(&desk, id, 1, Some("Nie wieder")).await;
+        assert_eq!(state(lead.get("/api/v1/complaints").await.1), "open");
+        assert_eq!(lead.send("PATCH", &path, json!({"state": "resolved"})).await.0, 200);
+        let s = desk.ticket_survey(id).await.unwrap().unwrap();
+        let token = desk.survey_token(&s).unwrap();
+        desk.answer_survey(&token, 2, Some("Naja")).await.unwrap().expect("the change link is good");
+        assert_eq!(state(lead.get("/api/v1/complaints").await.1), "resolved");
+
+        // Erasing the customer takes their feedback, survey and complaint with them.
         let contact = desk.ticket(id).await.unwrap().contact_id;
         let admin = app.signed_in(Role::Admin).await;
         let (s, b) = admin.send("DELETE", &format!("/api/v1/contacts/{contact}"), Value::Null).await;
