@@ -104,7 +104,7 @@ impl ReportName {
 /// The longest period a report covers, in days.
 pub const MAX_DAYS: i64 = 366;
 
-/// Report statements running at once, desk-wide. A report runs its scans side by side
+/// Report scans running at once, desk-wide. A report runs its scans side by side
 /// and the lead page asks for all seven at once, but they must leave most of the pool's
 /// connections (eight on SQLite) to ingest and the agents.
 pub(crate) const REPORT_SLOTS: usize = 4;
