@@ -66,22 +66,23 @@ pub async fn delete_calendar(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/sla-policies`: every SLA policy, by name (leads).
+/// `GET /api/v1/sla-policies`: every SLA policy, by name (every agent: the console
+/// shows each ticket's warning time by its policy).
 pub async fn list_policies(
     State(state): State<AppState>,
     p: Principal,
 ) -> ApiResult<axum::Json<Vec<sla_policy::Model>>> {
-    p.require(Role::Lead)?;
+    p.require(Role::Agent)?;
     Ok(axum::Json(state.desk.sla_policies().await?))
 }
 
-/// `GET /api/v1/sla-policies/{id}`: one SLA policy (leads).
+/// `GET /api/v1/sla-policies/{id}`: one SLA policy (every agent).
 pub async fn show_policy(
     State(state): State<AppState>,
     p: Principal,
     Id(id): Id,
 ) -> ApiResult<axum::Json<sla_policy::Model>> {
-    p.require(Role::Lead)?;
+    p.require(Role::Agent)?;
     Ok(axum::Json(state.desk.sla_policy(id).await?))
 }
 

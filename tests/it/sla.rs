@@ -81,10 +81,12 @@ on_both! {
         let calendar = json!({"name": "Berlin office", "time_zone": "Europe/Berlin", "hours": hours, "holidays": ["2026-12-24"]});
         let policy = json!({"name": "Standard", "first_response_minutes": 60});
 
-        for path in ["/api/v1/calendars", "/api/v1/sla-policies"] {
+        // Agents read the policies (the console shows their warning times), not the
+        // calendars.
+        for (path, agents) in [("/api/v1/calendars", 403), ("/api/v1/sla-policies", 200)] {
             let anonymous = reqwest::get(app.url(path)).await.unwrap();
             assert_eq!(anonymous.status(), 401, "{path}");
-            assert_eq!(agent.get(path).await.0, 403, "{path}");
+            assert_eq!(agent.get(path).await.0, agents, "{path}");
             assert_eq!(lead.get(path).await.0, 200, "{path}");
         }
         assert_eq!(agent.send("POST", "/api/v1/calendars", calendar.clone()).await.0, 403);
@@ -416,6 +418,17 @@ async fn the_console_shows_due_times_warnings_and_breaches() {
         "First response due in 2 hr",
     );
     wait_until(&c, "the due time in the queue", &script, args).await;
+
+    // Due in twelve minutes: outside the policy's ten-minute warning time (the console
+    // read it; the default would be fifteen), so not amber yet.
+    let later = switchboard::store::now() + chrono::Duration::minutes(12);
+    set_column(&app, id, ticket::Column::FirstResponseDueAt, Some(later)).await;
+    announce(&app, id).await;
+    let (script, args) = contains(
+        "sb-queue .queue-item .sla.sla-ok",
+        "First response due in 12 min",
+    );
+    wait_until(&c, "no warning yet in the queue", &script, args).await;
 
     // Due in five minutes: the watcher's warning turns it amber.
     let soon = switchboard::store::now() + chrono::Duration::minutes(5);

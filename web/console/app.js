@@ -9,7 +9,7 @@ import './presence.js';
 import './help.js';
 import { rememberContact, rememberTicket } from './call.js';
 import './calllog.js';
-import { applySlaEvent } from './sla.js';
+import { applySlaEvent, loadSlaPolicies } from './sla.js';
 import './search.js';
 
 const FIRST_SYNC_WAIT = 4000;
@@ -55,7 +55,7 @@ class SbApp extends Shell {
     this.buildMain();
     this.live.start();
     this.live.subscribe(['queue', 'presence', 'calls', ...(session.team_ids || []).map((id) => `team:${id}`)]);
-    const names = this.loadDirectory();
+    const names = Promise.all([this.loadDirectory(), loadSlaPolicies()]);
     // Read the queue only once the live topics are in, so nothing falls between the two.
     await new Promise((resolve) => {
       this.firstSync = resolve;
@@ -158,7 +158,7 @@ class SbApp extends Shell {
   async resync() {
     if (!this.queue) return;
     const results = await Promise.allSettled([
-      this.queue.load(), this.queue.loadCounts(), this.ticket.reload(), this.contact.reload(), this.loadDirectory(),
+      this.queue.load(), this.queue.loadCounts(), this.ticket.reload(), this.contact.reload(), this.loadDirectory(), loadSlaPolicies(),
       this.calls.refresh(), this.callLog.reload(),
     ]);
     for (const r of results) if (r.status === 'rejected') this.showError(r.reason);

@@ -1,14 +1,20 @@
 // SLA due times on a ticket: the next one that matters ("First response due in 25 min",
 // "Resolution overdue by 2 h"), styled as a warning within the warning time and as an
 // alarm once breached, kept current by live events and a local timer.
+import { api } from './api.js';
 import { h } from './dom.js';
 import { t, getLang, formatDateTime } from './i18n.js';
 
-/**
- * Warning time when no `sla_warning` event told us the policy's own: the policies'
- * default (agents cannot read the policies themselves).
- */
+/** Warning time of a policy not (yet) read: the policies' default. */
 const DEFAULT_WARN_MS = 15 * 60 * 1000;
+/** Each policy's warning time in ms, by policy id. */
+let warnTimes = new Map();
+
+/** Reads the policies' warning times (at sign-in and after every re-sync). */
+export async function loadSlaPolicies() {
+  const policies = await api.get('/sla-policies');
+  warnTimes = new Map((policies || []).map((p) => [p.id, p.warn_minutes * 60 * 1000]));
+}
 const ACTIVE = new Set(['new', 'open', 'pending']);
 
 /** Due times the server warned about (`ticketId:metric` → due time in ms). */
@@ -42,7 +48,8 @@ export function slaClock(ticket, now = Date.now()) {
   const stoppedAt = Number.isNaN(pausedAt) ? now : pausedAt;
   const late = ticket[`${metric}_breached`] === true || breached.has(key) || due <= stoppedAt;
   const paused = Boolean(ticket.sla_paused_at) && !late;
-  const warnAt = warned.get(key) === due ? -Infinity : due - DEFAULT_WARN_MS;
+  const warnFor = warnTimes.get(ticket.sla_policy_id) ?? DEFAULT_WARN_MS;
+  const warnAt = warned.get(key) === due ? -Infinity : due - warnFor;
   const state = late ? 'breached' : paused ? 'paused' : now >= warnAt ? 'warn' : 'ok';
   return { metric, due, state };
 }
