@@ -271,7 +271,9 @@ impl Desk {
         }
         let item = feedback_items(&*tx, vec![f]).await?.remove(0);
         let complaint = match raised {
-            Some(c) => Some(complaint_items(&*tx, vec![c]).await?.remove(0)),
+            Some((c, reopened)) => {
+                Some((complaint_items(&*tx, vec![c]).await?.remove(0), reopened))
+            }
             None => None,
         };
         let t = ticket::Entity::find_by_id(t.id)
@@ -283,7 +285,7 @@ impl Desk {
         self.hub.ticket(&t, false);
         self.hub.feedback_added(&item);
         if let Some(c) = &complaint {
-            self.hub.complaint_raised(c);
+            self.hub.complaint_raised(&c.0, c.1);
         }
         Ok(item)
     }
@@ -291,7 +293,7 @@ impl Desk {
     /// Opens the complaint workflow on a ticket unless it has an open one (a closed one
     /// is reopened): state open, the ticket's kind set to complaint and its priority
     /// raised to at least high, each recorded, and the ticket queued for the search
-    /// index when it changed. Returns the complaint raised or reopened.
+    /// index when it changed. Returns the complaint raised, and whether it was reopened.
     pub(crate) async fn raise_complaint(
         &self,
         tx: &WriteTx,
@@ -300,7 +302,7 @@ impl Desk {
         source: FeedbackSource,
         feedback_id: Option<i64>,
         at: DateTime<Utc>,
-    ) -> Result<Option<complaint::Model>> {
+    ) -> Result<Option<(complaint::Model, bool)>> {
         let exists = complaint::Entity::find()
             .filter(complaint::Column::TicketId.eq(t.id))
             .one(&**tx)
@@ -417,7 +419,7 @@ impl Desk {
             row.update(&**tx).await?;
             outbox::enqueue(&**tx, outbox::kind::INDEX, json!({"ticket_id": t.id})).await?;
         }
-        Ok(Some(c))
+        Ok(Some((c, action == "reopened")))
     }
 
     /// The feedback stream: matching feedback newest first, after `cursor`.

@@ -770,7 +770,9 @@ impl Desk {
         };
         let item = feedback_items(&*tx, vec![f]).await?.remove(0);
         let complaint = match raised {
-            Some(c) => Some(complaint_items(&*tx, vec![c]).await?.remove(0)),
+            Some((c, reopened)) => {
+                Some((complaint_items(&*tx, vec![c]).await?.remove(0), reopened))
+            }
             None => None,
         };
         let change_token = self.survey_token(&s)?;
@@ -782,7 +784,7 @@ impl Desk {
             self.hub.feedback_updated(&item);
         }
         if let Some(c) = &complaint {
-            self.hub.complaint_raised(c);
+            self.hub.complaint_raised(&c.0, c.1);
             self.announce(t.id, None).await;
         }
         Ok(Ok(Answered {

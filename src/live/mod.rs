@@ -87,9 +87,11 @@ pub enum Event {
     FeedbackAdded {
         feedback: crate::desk::feedback::FeedbackItem,
     },
-    /// A complaint was raised on a ticket; for the team leads' feedback topic.
+    /// A complaint was raised on a ticket, or its closed one reopened; for the team
+    /// leads' feedback topic.
     ComplaintRaised {
         complaint: crate::desk::feedback::ComplaintItem,
+        reopened: bool,
     },
     /// A complaint was worked (state, owner, outcome, note); for the feedback topic.
     ComplaintUpdated {
@@ -348,14 +350,20 @@ impl Hub {
         );
     }
 
-    /// A complaint was raised; the leads of the ticket's team hear of it.
-    pub fn complaint_raised(&self, complaint: &crate::desk::feedback::ComplaintItem) {
+    /// A complaint was raised, or a closed one reopened; the leads of the ticket's team
+    /// hear of it.
+    pub fn complaint_raised(
+        &self,
+        complaint: &crate::desk::feedback::ComplaintItem,
+        reopened: bool,
+    ) {
         self.publish(
             Scope::Feedback {
                 team_id: complaint.team_id,
             },
             &Event::ComplaintRaised {
                 complaint: complaint.clone(),
+                reopened,
             },
         );
     }

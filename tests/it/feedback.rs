@@ -384,6 +384,7 @@ crate::on_both! {
         answered(&desk, id, 2, Some("Zu langsam")).await;
         let added = crate::live::until(&mut ws, |v| v["type"] == "feedback_added").await;
         let raised = crate::live::until(&mut ws, |v| v["type"] == "complaint_raised").await;
+        assert_eq!(raised["reopened"], false);
         let cid = raised["complaint"]["id"].as_i64().unwrap();
 
         let (s, b) = lead.send("PATCH", &format!("/api/v1/complaints/{cid}"), json!({"state": "in_progress", "owner_id": lead.agent_id})).await;
@@ -399,6 +400,15 @@ crate::on_both! {
         assert_eq!((changed["feedback"]["rating"].as_i64(), changed["feedback"]["comment"].as_str()), (Some(4), Some("Doch ganz gut")));
         let (_, stream) = lead.get("/api/v1/feedback?kind=survey").await;
         assert_eq!(stream["items"][0], changed["feedback"]);
+
+        // Resolved, then the customer changes a 4 to a 1: the complaint reopens, live.
+        let (s, b) = lead.send("PATCH", &format!("/api/v1/complaints/{cid}"), json!({"state": "resolved", "outcome": "apology"})).await;
+        assert_eq!(s, 200, "{b}");
+        let s = desk.ticket_survey(id).await.unwrap().unwrap();
+        desk.answer_survey(&desk.survey_token(&s).unwrap(), 1, Some("Doch nicht")).await.unwrap().expect("the change link");
+        let reopened = crate::live::until(&mut ws, |v| v["type"] == "complaint_raised").await;
+        assert_eq!((reopened["reopened"].as_bool(), reopened["complaint"]["id"].as_i64()), (Some(true), Some(cid)));
+        assert_eq!(reopened["complaint"]["state"], "open");
         app.stop().await;
     }
 }

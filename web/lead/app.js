@@ -102,7 +102,8 @@ class SbLead extends Shell {
       this.announce(lt('feedback.new', { number: message.feedback.ticket_number }));
     } else if (message.type === 'complaint_raised' && message.complaint) {
       this.panels.complaints.applyLive(message.complaint);
-      this.toast(lt('complaints.raised', { number: message.complaint.ticket_number }), '#complaints');
+      const words = message.reopened ? 'complaints.reopened' : 'complaints.raised';
+      this.toast(lt(words, { number: message.complaint.ticket_number }), '#complaints');
     } else if (message.type === 'complaint_updated' && message.complaint) {
       this.panels.complaints.applyLive(message.complaint);
     } else if (message.type === 'feedback_updated' && message.feedback) {
