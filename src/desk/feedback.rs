@@ -319,48 +319,31 @@ impl Desk {
             }
             None => None,
         };
+        // Open, counted from now, for the ticket's team now.
+        let mut row = complaint::ActiveModel {
+            state: Set(ComplaintState::Open.as_str().into()),
+            source: Set(source.as_str().into()),
+            team_id: Set(t.team_id),
+            raised_at: Set(at),
+            resolved_at: Set(None),
+            resolution_seconds: Set(None),
+            updated_at: Set(at),
+            ..Default::default()
+        };
         let (c, action) = match exists {
             Some(c) if !stored::<ComplaintState>(&c.state)?.is_closed() => return Ok(None),
             // A complaint on a ticket whose complaint was closed reopens it: the customer
-            // is unhappy again. It counts from now, for the ticket's team now; the owner
-            // stays, and so do the outcome and its note until the lead sets new ones (as
-            // when a lead reopens it).
+            // is unhappy again. The owner stays, and so do the outcome and its note until
+            // the lead sets new ones (as when a lead reopens it).
             Some(c) => {
-                let c = complaint::ActiveModel {
-                    id: Set(c.id),
-                    state: Set(ComplaintState::Open.as_str().into()),
-                    source: Set(source.as_str().into()),
-                    feedback_id: Set(feedback_id.or(c.feedback_id)),
-                    team_id: Set(t.team_id),
-                    raised_at: Set(at),
-                    resolved_at: Set(None),
-                    resolution_seconds: Set(None),
-                    updated_at: Set(at),
-                    ..Default::default()
-                }
-                .update(&**tx)
-                .await?;
-                (c, "reopened")
+                row.id = Set(c.id);
+                row.feedback_id = Set(feedback_id.or(c.feedback_id));
+                (row.update(&**tx).await?, "reopened")
             }
             None => {
-                let c = complaint::ActiveModel {
-                    ticket_id: Set(t.id),
-                    state: Set(ComplaintState::Open.as_str().into()),
-                    owner_id: Set(None),
-                    source: Set(source.as_str().into()),
-                    feedback_id: Set(feedback_id),
-                    outcome: Set(None),
-                    outcome_note: Set(None),
-                    team_id: Set(t.team_id),
-                    raised_at: Set(at),
-                    resolved_at: Set(None),
-                    resolution_seconds: Set(None),
-                    updated_at: Set(at),
-                    ..Default::default()
-                }
-                .insert(&**tx)
-                .await?;
-                (c, "raised")
+                row.ticket_id = Set(t.id);
+                row.feedback_id = Set(feedback_id);
+                (row.insert(&**tx).await?, "raised")
             }
         };
         record(

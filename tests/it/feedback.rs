@@ -126,12 +126,7 @@ crate::on_both! {
         let (s, b) = lead.send("PATCH", &path, json!({"state": "rejected"})).await;
         assert_eq!((s, b["state"].as_str()), (200, Some("rejected")), "{b}");
 
-        let events = entity::ticket_event::Entity::find()
-            .filter(entity::ticket_event::Column::TicketId.eq(id))
-            .filter(entity::ticket_event::Column::Kind.eq("complaint"))
-            .all(desk.store.db())
-            .await
-            .unwrap();
+        let events = history(&desk, id, "complaint").await;
         // raised, state+owner, state+outcome+note, state, state, state+owner, state
         assert_eq!(events.len(), 11, "{events:?}");
         let (_, praise) = agent.send("POST", &format!("/api/v1/tickets/{id}/feedback"), json!({"kind": "praise"})).await;
@@ -153,21 +148,11 @@ crate::on_both! {
         assert!(c["raised_at"].as_str() > before["raised_at"].as_str(), "{c}");
         assert_eq!((c["state"].as_str(), &c["outcome"], &c["resolved_at"]), (Some("open"), &before["outcome"], &Value::Null), "{c}");
         assert_eq!(desk.ticket(id).await.unwrap().kind, "complaint");
-        let reopened = entity::ticket_event::Entity::find()
-            .filter(entity::ticket_event::Column::TicketId.eq(id))
-            .filter(entity::ticket_event::Column::Kind.eq("complaint"))
-            .all(desk.store.db())
-            .await
-            .unwrap();
+        let reopened = history(&desk, id, "complaint").await;
         assert_eq!(reopened.last().unwrap().data["action"], "reopened");
         // While it is open, another mark changes nothing.
         agent.send("POST", &format!("/api/v1/tickets/{id}/feedback"), json!({"kind": "complaint"})).await;
-        let again = entity::ticket_event::Entity::find()
-            .filter(entity::ticket_event::Column::TicketId.eq(id))
-            .filter(entity::ticket_event::Column::Kind.eq("complaint"))
-            .all(desk.store.db())
-            .await
-            .unwrap();
+        let again = history(&desk, id, "complaint").await;
         assert_eq!(again.len(), reopened.len());
 
         // The survey rule: a first low answer reopens the closed complaint; a changed
