@@ -905,3 +905,345 @@ async fn complaint_id(api: &Api, ticket: i64) -> i64 {
         .and_then(|c| c["id"].as_i64())
         .unwrap_or_else(|| panic!("no complaint on ticket {ticket}: {board}"))
 }
+
+/// Clears a field and types `text` into it, as a person would.
+async fn type_into(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    if !text.is_empty() {
+        e.send_keys(text).await.unwrap();
+    }
+}
+
+/// The stored calendars and SLA policies, from the API.
+async fn sla_state(api: &Api) -> (Value, Value) {
+    let (status, calendars) = api.get("/api/v1/calendars").await;
+    assert_eq!(status, 200, "{calendars}");
+    let (status, policies) = api.get("/api/v1/sla-policies").await;
+    assert_eq!(status, 200, "{policies}");
+    (calendars, policies)
+}
+
+/// The `/lead#sla` tab: an admin creates a calendar and a policy through forms, changes the
+/// policy, sees a bad time span and an in-use calendar explained; a lead reads both tables
+/// with no control to change them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver"]
+async fn an_admin_manages_sla_calendars_and_policies_in_the_browser() {
+    let app = TestApp::start_public(Engine::Sqlite).await;
+    app.agent("ada@example.com", Role::Admin).await;
+    app.agent("lena@example.com", Role::Lead).await;
+    let api = app.token(Role::Admin).await;
+    let (status, team) = api
+        .send("POST", "/api/v1/teams", json!({"name": "Kundendienst"}))
+        .await;
+    assert_eq!(status, 201, "{team}");
+    let team_id = team["id"].as_i64().unwrap();
+
+    // Served like the other lead modules: data goes in as text, never as markup.
+    let code = reqwest::get(app.url("/lead/sla.js"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(code.contains("customElements.define('sb-sla'"));
+    assert!(!code.contains("innerHTML") && !code.contains(".style."));
+
+    let mut driver = Driver::start().await;
+    let c = driver.browser("en").await;
+    sign_in_at(&c, &app, "/lead#sla", "ada@example.com").await;
+    wait_for(&c, "sb-lead[data-state=ready]").await;
+    wait_text(
+        &c,
+        "the SLA heading",
+        "sb-sla h1",
+        "SLA policies and calendars",
+    )
+    .await;
+    wait_text(
+        &c,
+        "no policies yet",
+        "sb-sla .sla-policy-table td",
+        "None yet.",
+    )
+    .await;
+    script(&c, "window.confirm = () => true; return true;").await;
+
+    // A calendar: Berlin office hours Monday to Friday, closed on Christmas Eve.
+    click(&c, ".sla-section-calendar button.sla-create").await;
+    wait_for(&c, "form.sla-calendar-form #slac-name").await;
+    type_into(&c, "#slac-name", "Bürozeiten").await;
+    type_into(&c, "#slac-tz", "Europe/Berlin").await;
+    for day in ["mon", "tue", "wed", "thu", "fri"] {
+        type_into(&c, &format!("#slac-{day}"), "09:00-17:00").await;
+    }
+    type_into(&c, "#slac-holidays", "2026-12-24").await;
+    click(&c, "form.sla-calendar-form button[type=submit]").await;
+    wait_text(
+        &c,
+        "the calendar listed",
+        ".sla-calendar-table th",
+        "Bürozeiten",
+    )
+    .await;
+    wait_text(
+        &c,
+        "its hours",
+        ".sla-calendar-table td",
+        "Mon 09:00-17:00; Tue",
+    )
+    .await;
+    let (calendars, _) = sla_state(&api).await;
+    let calendar = &calendars[0];
+    let office = json!(["09:00", "17:00"]);
+    assert_eq!(calendars.as_array().unwrap().len(), 1, "{calendars}");
+    assert_eq!(
+        (
+            &calendar["name"],
+            &calendar["time_zone"],
+            &calendar["hours"],
+            &calendar["holidays"]
+        ),
+        (
+            &json!("Bürozeiten"),
+            &json!("Europe/Berlin"),
+            &json!({"mon": [office], "tue": [office], "wed": [office], "thu": [office], "fri": [office]}),
+            &json!(["2026-12-24"])
+        )
+    );
+    let calendar_id = calendar["id"].as_i64().unwrap();
+
+    // A policy for the team's high-priority tickets, counted in that calendar.
+    click(&c, ".sla-section-policy button.sla-create").await;
+    wait_for(&c, "form.sla-policy-form #slap-name").await;
+    type_into(&c, "#slap-name", "Kundendienst hoch").await;
+    select(&c, "#slap-team", &team_id.to_string()).await;
+    select(&c, "#slap-priority", "high").await;
+    select(&c, "#slap-calendar", &calendar_id.to_string()).await;
+    type_into(&c, "#slap-first_response_minutes", "60").await;
+    type_into(&c, "#slap-resolution_minutes", "480").await;
+    type_into(&c, "#slap-warn_minutes", "20").await;
+    click(&c, "form.sla-policy-form button[type=submit]").await;
+    wait_text(
+        &c,
+        "the policy listed",
+        ".sla-policy-table th",
+        "Kundendienst hoch",
+    )
+    .await;
+    let row = script(
+        &c,
+        "return [...document.querySelectorAll('.sla-policy-table tbody tr td:not(.sla-actions)')].map(e => e.textContent);",
+    )
+    .await;
+    assert_eq!(
+        row,
+        json!([
+            "Kundendienst",
+            "High",
+            "Bürozeiten",
+            "1 h",
+            "8 h",
+            "20 min",
+            "Yes"
+        ])
+    );
+    let (_, policies) = sla_state(&api).await;
+    let policy = &policies[0];
+    assert_eq!(policies.as_array().unwrap().len(), 1, "{policies}");
+    let stored = |p: &Value| {
+        json!([
+            p["name"],
+            p["team_id"],
+            p["priority"],
+            p["calendar_id"],
+            p["first_response_minutes"],
+            p["resolution_minutes"],
+            p["warn_minutes"],
+            p["active"]
+        ])
+    };
+    assert_eq!(
+        stored(policy),
+        json!([
+            "Kundendienst hoch",
+            team_id,
+            "high",
+            calendar_id,
+            60,
+            480,
+            20,
+            true
+        ])
+    );
+    let policy_id = policy["id"].as_i64().unwrap();
+
+    // Warn 30 minutes ahead instead; the rest stays.
+    click(
+        &c,
+        &format!("[data-focus-key=\"sla-edit-policy-{policy_id}\"]"),
+    )
+    .await;
+    wait_for(&c, "form.sla-policy-form #slap-warn_minutes").await;
+    assert_eq!(
+        script(&c, "return document.activeElement.id;").await,
+        json!("slap-name"),
+        "the form takes the focus"
+    );
+    type_into(&c, "#slap-warn_minutes", "30").await;
+    c.find(Locator::Css("#slap-warn_minutes"))
+        .await
+        .unwrap()
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+    wait_text(&c, "the new warning", ".sla-policy-table td", "30 min").await;
+    let (_, policies) = sla_state(&api).await;
+    assert_eq!(
+        stored(&policies[0]),
+        json!([
+            "Kundendienst hoch",
+            team_id,
+            "high",
+            calendar_id,
+            60,
+            480,
+            30,
+            true
+        ])
+    );
+
+    // A time that does not exist is refused, naming the day, and nothing changes.
+    click(
+        &c,
+        &format!("[data-focus-key=\"sla-edit-calendar-{calendar_id}\"]"),
+    )
+    .await;
+    wait_for(&c, "form.sla-calendar-form #slac-tue").await;
+    type_into(&c, "#slac-tue", "25:00-26:00").await;
+    click(&c, "form.sla-calendar-form button[type=submit]").await;
+    wait_text(
+        &c,
+        "the field error",
+        "form.sla-calendar-form .form-error",
+        "Tuesday: ",
+    )
+    .await;
+    wait_text(
+        &c,
+        "the bad time",
+        "form.sla-calendar-form .form-error",
+        "25:00",
+    )
+    .await;
+    assert_eq!(
+        script(
+            &c,
+            "const e = document.getElementById('slac-tue'); return [e.getAttribute('aria-invalid'), document.activeElement === e, e.value];"
+        )
+        .await,
+        json!(["true", true, "25:00-26:00"]),
+        "the field is marked, focused and keeps what was typed"
+    );
+    assert_eq!(sla_state(&api).await.0[0]["hours"]["tue"], json!([office]));
+    click(&c, "form.sla-calendar-form button[type=button]").await;
+    wait_script(
+        &c,
+        "the form closed",
+        "return !document.querySelector('form.sla-calendar-form');",
+    )
+    .await;
+
+    // The calendar the policy counts on is not deleted, and the page says why.
+    click(
+        &c,
+        &format!("[data-focus-key=\"sla-delete-calendar-{calendar_id}\"]"),
+    )
+    .await;
+    wait_text(
+        &c,
+        "the in-use message",
+        ".sla-section-calendar .sla-notice",
+        "cannot be deleted: the policy Kundendienst hoch counts on it",
+    )
+    .await;
+    assert_eq!(sla_state(&api).await.0.as_array().unwrap().len(), 1);
+
+    // Deactivated, the policy stays listed as inactive.
+    click(
+        &c,
+        &format!("[data-focus-key=\"sla-active-policy-{policy_id}\"]"),
+    )
+    .await;
+    wait_text(
+        &c,
+        "the activate button",
+        ".sla-policy-table button.sla-active",
+        "Activate",
+    )
+    .await;
+    assert_eq!(sla_state(&api).await.1[0]["active"], json!(false));
+
+    // German.
+    select(&c, "#lang-header", "de").await;
+    wait_text(
+        &c,
+        "German tab",
+        "a.lead-tab[data-view=complaints]",
+        "Beschwerden",
+    )
+    .await;
+    click(&c, ".sla-section-policy button.sla-create").await;
+    wait_text(
+        &c,
+        "a German label",
+        "label[for=slap-warn_minutes]",
+        "Warnung vor Fälligkeit (Minuten)",
+    )
+    .await;
+    wait_text(
+        &c,
+        "a German column",
+        ".sla-policy-table thead th",
+        "Erstreaktion",
+    )
+    .await;
+    c.close().await.unwrap();
+
+    // A lead reads both tables and has nothing to change them with.
+    let lena = driver.browser("en").await;
+    sign_in_at(&lena, &app, "/lead#sla", "lena@example.com").await;
+    wait_for(&lena, "sb-lead[data-state=ready]").await;
+    wait_text(
+        &lena,
+        "the policy",
+        ".sla-policy-table th",
+        "Kundendienst hoch",
+    )
+    .await;
+    wait_text(
+        &lena,
+        "the calendar",
+        ".sla-calendar-table th",
+        "Bürozeiten",
+    )
+    .await;
+    wait_text(
+        &lena,
+        "the read-only note",
+        "sb-sla .sla-readonly",
+        "Only admins",
+    )
+    .await;
+    assert_eq!(
+        script(
+            &lena,
+            "return document.querySelectorAll('sb-sla button, sb-sla form, sb-sla input, sb-sla select, sb-sla textarea, sb-sla .sla-actions').length;"
+        )
+        .await,
+        json!(0)
+    );
+    lena.close().await.unwrap();
+    app.stop().await;
+}

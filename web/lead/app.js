@@ -1,13 +1,14 @@
-// The team-lead shell <sb-lead>: the lead-role check, tabs for feedback, complaints and reports, live feedback, toasts.
+// The team-lead shell <sb-lead>: the lead-role check, tabs for feedback, complaints, reports and SLA, live feedback, toasts.
 import { h, guard } from '../console/dom.js';
 import { isLead, Shell } from '../console/shell.js';
 import { lt } from './strings.js';
 import './feedback.js';
 import './complaints.js';
 import './reports.js';
+import './sla.js';
 
 const TOAST_FOR = 10000;
-const VIEWS = ['feedback', 'complaints', 'reports'];
+const VIEWS = ['feedback', 'complaints', 'reports', 'sla'];
 
 class SbLead extends Shell {
   connectedCallback() {
@@ -57,6 +58,7 @@ class SbLead extends Shell {
       feedback: h('sb-feedback-stream'),
       complaints: h('sb-complaints', { hidden: true }),
       reports: h('sb-reports', { hidden: true }),
+      sla: h('sb-sla', { hidden: true }),
     };
     this.main = h('main', { class: 'lead-main', id: 'main', tabindex: '-1' }, Object.values(this.panels));
     this.view.replaceChildren(h('div', { class: 'shell lead-shell' }, this.header, this.nav, this.main));
