@@ -1091,6 +1091,19 @@ async fn an_admin_manages_sla_calendars_and_policies_in_the_browser() {
         json!("slap-name"),
         "the form takes the focus"
     );
+    // A target that is not whole minutes is refused by the form, naming the field, and
+    // does not clear the stored target.
+    type_into(&c, "#slap-first_response_minutes", "1.5").await;
+    click(&c, "form.sla-policy-form button[type=submit]").await;
+    wait_text(
+        &c,
+        "the minutes error",
+        "form.sla-policy-form .form-error",
+        "whole minutes",
+    )
+    .await;
+    assert_eq!(sla_state(&api).await.1[0]["first_response_minutes"], 60);
+    type_into(&c, "#slap-first_response_minutes", "60").await;
     type_into(&c, "#slap-warn_minutes", "30").await;
     c.find(Locator::Css("#slap-warn_minutes"))
         .await

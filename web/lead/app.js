@@ -125,7 +125,9 @@ class SbLead extends Shell {
   }
 
   showError(error) {
-    if (error && error.status === 403 && this.panels) this.forbidden();
+    // Only a refused role means the page is not for this agent (the SLA tab shows its
+    // own refusals of admin-only changes); a CSRF refusal is an error like any other.
+    if (error && error.status === 403 && error.code === 'role' && this.panels) this.forbidden();
     else super.showError(error);
   }
 }

@@ -24,6 +24,11 @@ const parseSpans = (text) => text.split(',').map((s) => s.trim()).filter(Boolean
 const formatSpans = (spans) => (spans || []).map(([a, b]) => `${a}-${b}`).join(', ');
 const numberOrNull = (v) => (v === '' || v === undefined ? null : Number(v));
 
+/** Select options that still offer the stored value when the list lacks it (a team not
+ *  loaded yet, a calendar gone meanwhile), so saving never changes it unasked. */
+const keep = (options, id, name) => (id === null || id === undefined || options.some(([v]) => v === String(id))
+  ? options : [...options, [String(id), name(id) || `#${id}`]]);
+
 /** A label, a control and an optional hint the control is described by. */
 function labelled(id, text, control, hint) {
   if (hint) control.setAttribute('aria-describedby', `${id}-hint`);
@@ -60,7 +65,11 @@ class SbSla extends HTMLElement {
   }
 
   async reload() {
+    // The newest reload wins: an older answer arriving late must not show old data.
+    const seq = (this.seq || 0) + 1;
+    this.seq = seq;
     const [policies, calendars] = await Promise.all([api.get('/sla-policies'), api.get('/calendars')]);
+    if (seq !== this.seq) return;
     this.policies = policies || [];
     this.calendars = calendars || [];
     this.loaded = true;
@@ -189,11 +198,13 @@ class SbSla extends HTMLElement {
       h('input', { id: `slap-${name}`, name, value: value ?? '', type: 'number', min: 1, inputmode: 'numeric' }), props.hint);
     return [
       labelled('slap-name', lt('sla.name'), h('input', { id: 'slap-name', name: 'name', value: p.name || '', required: true, maxlength: 200 })),
-      selectField('slap-team', 'team_id', lt('common.team'), [['', lt('sla.allTeams')], ...teamOptions().slice(1)], p.team_id ?? ''),
+      selectField('slap-team', 'team_id', lt('common.team'),
+        keep([['', lt('sla.allTeams')], ...teamOptions().slice(1)], p.team_id, teamName), p.team_id ?? ''),
       selectField('slap-priority', 'priority', lt('sla.priority'),
         [['', lt('sla.allPriorities')], ...PRIORITIES.map((x) => [x, label('priority', x)])], p.priority ?? ''),
       selectField('slap-calendar', 'calendar_id', lt('sla.calendar'),
-        [['', lt('sla.aroundTheClock')], ...this.calendars.map((c) => [String(c.id), c.name])], p.calendar_id ?? ''),
+        keep([['', lt('sla.aroundTheClock')], ...this.calendars.map((c) => [String(c.id), c.name])], p.calendar_id,
+          (id) => this.calendarName(id)), p.calendar_id ?? ''),
       input('first_response_minutes', p.first_response_minutes, { label: 'firstResponseMinutes', hint: lt('sla.minutesHint') }),
       input('resolution_minutes', p.resolution_minutes, { label: 'resolutionMinutes' }),
       input('warn_minutes', p.warn_minutes, { label: 'warnMinutes' }),
@@ -231,12 +242,22 @@ class SbSla extends HTMLElement {
     if (target) target.focus();
   }
 
+  /** The request body, or a field error for a number the browser could not read. */
   bodyOf(kind, form) {
     const v = (name) => String(form.elements[name].value).trim();
+    for (const el of form.querySelectorAll('input[type=number]')) {
+      if (el.validity.badInput || (el.value !== '' && !Number.isInteger(Number(el.value)))) {
+        const error = new Error(lt('sla.wholeMinutes'));
+        error.status = 422;
+        error.field = el.name;
+        error.problem = { detail: lt('sla.wholeMinutes') };
+        throw error;
+      }
+    }
     if (kind === 'calendar') {
       const hours = {};
       for (const d of DAYS) if (v(d)) hours[d] = parseSpans(v(d));
-      return { name: v('name'), time_zone: v('time_zone'), hours, holidays: v('holidays').split(/\s+/).filter(Boolean) };
+      return { name: v('name'), time_zone: v('time_zone'), hours, holidays: v('holidays').split(/[\s,]+/).filter(Boolean) };
     }
     const body = {
       name: v('name'),
@@ -254,18 +275,30 @@ class SbSla extends HTMLElement {
   async save(kind, item, form) {
     const key = `${kind}-${item ? item.id : 'new'}`;
     const path = kind === 'policy' ? '/sla-policies' : '/calendars';
+    if (this.saving) return; // one request at a time: a second Enter must not create twice
+    const submit = form.querySelector('button[type=submit]');
+    let saved;
+    this.saving = true;
+    if (submit) submit.disabled = true;
     try {
-      const saved = item ? await api.patch(`${path}/${item.id}`, this.bodyOf(kind, form)) : await api.post(path, this.bodyOf(kind, form));
-      this.editing = null;
-      this.error = null;
-      await this.reload();
-      announce(this, lt('sla.saved', { name: saved.name }));
-      const again = this.body.querySelector(`[data-focus-key="${item ? `sla-edit-${key}` : key}"]`);
-      if (again) again.focus();
+      const body = this.bodyOf(kind, form);
+      saved = item ? await api.patch(`${path}/${item.id}`, body) : await api.post(path, body);
     } catch (error) {
-      if (!error.status || error.status === 401 || error.status === 403) throw error;
+      // The request's own refusals (4xx) stay by the form; the rest go to the error line.
+      if (!(error.status >= 400 && error.status < 500) || error.status === 401) throw error;
       this.showFormError(key, form, error);
+      return;
+    } finally {
+      this.saving = false;
+      if (submit) submit.disabled = false;
     }
+    this.editing = null;
+    this.error = null;
+    this.notice = { policy: '', calendar: '' };
+    await this.reload();
+    announce(this, lt('sla.saved', { name: saved.name }));
+    const again = this.body.querySelector(`[data-focus-key="${item ? `sla-edit-${key}` : key}"]`);
+    if (again) again.focus();
   }
 
   /** A 4xx stays by the form, naming the field at fault by its label. */
@@ -284,7 +317,15 @@ class SbSla extends HTMLElement {
   }
 
   async setActive(p) {
-    await api.patch(`/sla-policies/${p.id}`, { active: !p.active });
+    this.notice = { policy: '', calendar: '' };
+    try {
+      await api.patch(`/sla-policies/${p.id}`, { active: !p.active });
+    } catch (error) {
+      if (error.status !== 403) throw error;
+      this.notice.policy = error.userMessage || error.message;
+      this.render();
+      return;
+    }
     await this.reload();
     announce(this, lt('sla.saved', { name: p.name }));
   }
@@ -300,6 +341,11 @@ class SbSla extends HTMLElement {
       await this.reload();
       announce(this, lt('sla.deleted', { name: item.name }));
     } catch (error) {
+      if (error.status === 403) {
+        this.notice[kind] = error.userMessage || error.message;
+        this.render();
+        return;
+      }
       if (error.status !== 409) throw error;
       const user = this.policies.find((p) => p.calendar_id === item.id);
       this.notice[kind] = error.code === 'policy_in_use' ? lt('sla.policyInUse', { name: item.name })
