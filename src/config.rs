@@ -310,26 +310,15 @@ impl Config {
                     .map_err(|_| "expected a number (0 turns automatic answers off)".into())
             },
         )?;
-        let mail_poll_seconds: u64 = src.parse(
-            "mail_poll_seconds",
-            || 60,
-            |s| {
-                s.parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=3600).contains(n))
-                    .ok_or_else(|| "expected seconds between 1 and 3600".into())
-            },
-        )?;
-        let sla_check_seconds: u64 = src.parse(
-            "sla_check_seconds",
-            || 30,
-            |s| {
-                s.parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=3600).contains(n))
-                    .ok_or_else(|| "expected seconds between 1 and 3600".into())
-            },
-        )?;
+        // A watcher's interval: a second to an hour.
+        let interval = |s: &str| -> Result<u64, String> {
+            s.parse::<u64>()
+                .ok()
+                .filter(|n| (1..=3600).contains(n))
+                .ok_or_else(|| "expected seconds between 1 and 3600".into())
+        };
+        let mail_poll_seconds: u64 = src.parse("mail_poll_seconds", || 60, interval)?;
+        let sla_check_seconds: u64 = src.parse("sla_check_seconds", || 30, interval)?;
         let api_url = |s: &str| {
             let u = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
             if !matches!(u.scheme(), "http" | "https") {

@@ -1,6 +1,6 @@
 // Pieces the lead views share: labelled filter controls, the link into the console,
 // and number formats for durations and shares.
-import { h } from '../console/dom.js';
+import { guard, h } from '../console/dom.js';
 import { getLang, label } from '../console/i18n.js';
 import { directory } from '../console/state.js';
 import { lt } from './strings.js';
@@ -41,6 +41,21 @@ export function channelOptions() {
 }
 
 /** The form's non-empty values as an object of strings. */
+/** A view's filter form: a change or a submit takes its values as `view.filters` and
+ *  reloads the view. */
+export function filterForm(view) {
+  const apply = () => {
+    view.filters = formValues(form);
+    return view.reload();
+  };
+  const form = h('form', {
+    class: 'filters',
+    onsubmit: (e) => { e.preventDefault(); guard(view, apply()); },
+    onchange: () => guard(view, apply()),
+  });
+  return form;
+}
+
 export function formValues(form) {
   const values = {};
   for (const [key, value] of new FormData(form).entries()) {

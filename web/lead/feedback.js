@@ -6,7 +6,7 @@ import { h, guard, rerender } from '../console/dom.js';
 import { formatDateTime, label, onLangChange } from '../console/i18n.js';
 import { agentName, directoryChanges, teamName } from '../console/state.js';
 import { lt, word } from './strings.js';
-import { agentOptions, channelOptions, dateField, formValues, selectField, teamOptions, ticketHref } from './common.js';
+import { agentOptions, channelOptions, dateField, filterForm, selectField, teamOptions, ticketHref } from './common.js';
 
 const KINDS = ['survey', 'complaint', 'praise', 'suggestion'];
 const PAGE = 50;
@@ -24,7 +24,7 @@ class SbFeedbackStream extends HTMLElement {
 
   connectedCallback() {
     if (this.form) return;
-    this.form = h('form', { class: 'filters', onsubmit: (e) => { e.preventDefault(); guard(this, this.apply()); }, onchange: () => guard(this, this.apply()) });
+    this.form = filterForm(this);
     this.heading = h('h1', { class: 'view-title', id: 'feedback-heading' });
     this.status = h('p', { class: 'muted list-status', role: 'status' });
     this.list = h('ul', { class: 'feedback-list', 'aria-labelledby': 'feedback-heading' });
@@ -38,11 +38,6 @@ class SbFeedbackStream extends HTMLElement {
   /** Called when the tab is shown: loads once, later views keep what is there. */
   async show() {
     if (!this.loaded) await this.reload();
-  }
-
-  async apply() {
-    this.filters = formValues(this.form);
-    await this.reload();
   }
 
   async reload() {

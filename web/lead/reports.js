@@ -2,12 +2,12 @@
 // for a period, team and channel: an SVG chart with a data table beside it, and each
 // report as a CSV download.
 import { api, query } from '../console/api.js';
-import { h, guard, report as reportError, rerender } from '../console/dom.js';
+import { h, report as reportError, rerender } from '../console/dom.js';
 import { getLang, label, onLangChange } from '../console/i18n.js';
 import { directoryChanges } from '../console/state.js';
 import { lt } from './strings.js';
 import { chart } from './chart.js';
-import { channelOptions, dateField, formatHours, formatPercent, formatValue, formValues, selectField, teamOptions } from './common.js';
+import { channelOptions, dateField, filterForm, formatHours, formatPercent, formatValue, selectField, teamOptions } from './common.js';
 
 const REPORTS = ['volume', 'backlog', 'times', 'sla', 'csat', 'agents', 'teams'];
 const SECONDS = new Set(['first_response_median', 'first_response_p90', 'resolution_median', 'resolution_p90']);
@@ -126,7 +126,7 @@ class SbReports extends HTMLElement {
   connectedCallback() {
     if (this.form) return;
     this.heading = h('h1', { class: 'view-title', id: 'reports-heading' });
-    this.form = h('form', { class: 'filters', onsubmit: (e) => { e.preventDefault(); guard(this, this.apply()); }, onchange: () => guard(this, this.apply()) });
+    this.form = filterForm(this);
     this.status = h('p', { class: 'muted list-status', role: 'status' });
     this.sections = h('div', { class: 'reports' });
     this.replaceChildren(this.heading, this.form, this.status, this.sections);
@@ -137,11 +137,6 @@ class SbReports extends HTMLElement {
 
   async show() {
     if (!this.loaded) await this.reload();
-  }
-
-  async apply() {
-    this.filters = formValues(this.form);
-    await this.reload();
   }
 
   async reload() {
